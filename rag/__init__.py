@@ -1,0 +1,1 @@
+"""Core of policyqa: settings, shared types, the index, retrieval and answering."""
