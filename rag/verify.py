@@ -1,0 +1,55 @@
+"""Checks on an answer: citation markers in range, every number found in a cited quote, quotes verbatim."""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import normalize, numbers
+from rag.types import Citation, Claim
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
+
+
+def split_claims(answer: str) -> list[tuple[str, list[int]]]:
+    """Sentences of an answer with the citation numbers each one carries (markers may trail the stop)."""
+    text = re.sub(r"([。！？!?])((?:\s*\[\d{1,3}\])+)", r"\2\1", answer)
+    out = []
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group(0).strip()
+        if sentence:
+            out.append((sentence, [int(n) for n in MARKER.findall(sentence)]))
+    return out
+
+
+def number_supported(number: str, quotes: list[str]) -> bool:
+    """A number (with its unit, if any) occurs in one of the quotes after normalisation."""
+    for quote in quotes:
+        found = numbers(quote)
+        if number in found:
+            return True
+        value = re.match(r"[\d.]+", number)
+        if value and number == value.group(0) and any(re.match(r"[\d.]+", f).group(0) == number for f in found):  # type: ignore[union-attr]
+            return True
+    return False
+
+
+def verify_answer(answer: str, citations: list[Citation]) -> tuple[str, list[Claim]]:
+    """Drop markers that point nowhere and sentences whose numbers no cited quote contains."""
+    valid = {c.n: c for c in citations}
+    kept, claims = [], []
+    for sentence, refs in split_claims(answer):
+        good = [n for n in refs if n in valid]
+        clean = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", sentence)
+        body = MARKER.sub("", clean)
+        nums = numbers(body)
+        quotes = [valid[n].quote for n in good] + [valid[n].text for n in good]
+        verified = bool(good) and all(number_supported(x, quotes) for x in nums)
+        claims.append(Claim(sentence=clean, citations=good, numbers=nums, verified=verified))
+        if verified or (not nums and good):
+            kept.append(clean)
+    return "".join(kept), claims
+
+
+def quote_is_verbatim(quote: str, document_text: str) -> bool:
+    return quote in document_text or normalize(quote) in normalize(document_text)

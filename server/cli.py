@@ -1,0 +1,166 @@
+"""The `policyqa` command: ingest, documents, ask, search, eval, bench, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rag.errors import PolicyQAError
+from rag.settings import Settings
+
+
+def _components(settings: Settings, need_index: bool = True):  # type: ignore[no-untyped-def]
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.store import VectorIndex
+
+    return SentenceTransformerEmbedder(settings), VectorIndex(settings)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from ingest.pipeline import Ingestor
+
+    embedder, index = _components(settings)
+    bar = tqdm(desc="ingest", unit="step", file=sys.stderr)
+
+    def progress(label: str) -> None:
+        bar.set_postfix_str(label[:40])
+        bar.update(1)
+
+    paths = [Path(p) for p in args.paths] or None
+    report = Ingestor(settings, embedder, index).run(paths, rebuild=args.rebuild, progress=progress)
+    bar.close()
+    print(
+        f"documents: {report.documents}  pages: {report.pages}  chunks: {report.chunks}  "
+        f"added: {len(report.added)}  updated: {len(report.updated)}  removed: {len(report.removed)}  "
+        f"unchanged: {len(report.unchanged)}  seconds: {report.seconds:.1f}  version: {report.version}"
+    )
+    for path, reason in report.failed.items():
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.store import VectorIndex
+
+    docs = VectorIndex(settings).open().documents()
+    if args.json:
+        print(json.dumps([d.model_dump() for d in docs], ensure_ascii=False, indent=2))
+        return 0
+    for d in docs:
+        print(f"{d.id:52} {d.type:10} {d.level:10} {d.adopted:10} {d.in_force:10} {d.chunks:4} chunks  {d.title}")
+    return 0
+
+
+def build_qa(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.llm import build_llm
+    from rag.pipeline import QA
+    from rag.rerank import build_reranker
+
+    embedder, index = _components(settings)
+    return QA(settings, embedder, index, llm=build_llm(settings), reranker=build_reranker(settings))
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    qa = build_qa(settings)
+    answer = qa.ask(args.question, top_k=args.top_k)
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return 0
+    print(answer.answer)
+    print()
+    for c in answer.citations:
+        page = f"，第{c.page}页" if c.page else ""
+        print(f"[{c.n}] 《{c.title}》 {c.section}{page}\n    “{c.quote}”")
+    for r in answer.related:
+        print(f"相关：《{r.title}》 {r.section}：{r.text[:80]}…")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    qa = build_qa(settings)
+    for p in qa.search(args.query, args.k):
+        print(f"{p.score:.4f} 《{p.title}》 {p.chunk.location()}  {p.chunk.text[:100]!r}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.evaluate import main as eval_main
+
+    return eval_main(args, settings)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.bench import main as bench_main
+
+    return bench_main(args, settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    host = args.host or settings.host
+    if not settings.api_keys and host not in {"127.0.0.1", "localhost", "::1"}:
+        logging.getLogger(__name__).warning("no API keys are set: binding to %s exposes the service without keys", host)
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=args.port or settings.port, workers=args.workers)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyqa", description="Answers with verified citations over the AI report and laws.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("ingest", help="index the corpus (or the given files) incrementally")
+    s.add_argument("paths", nargs="*")
+    s.add_argument("--rebuild", action="store_true", help="rebuild from scratch (after changing model or chunking)")
+    s.set_defaults(func=cmd_ingest)
+    s = sub.add_parser("documents", help="list indexed documents")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_documents)
+    s = sub.add_parser("ask", help="ask a question")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--top-k", type=int, default=None)
+    s.set_defaults(func=cmd_ask)
+    s = sub.add_parser("search", help="find the passages that contain or come closest to a text")
+    s.add_argument("query")
+    s.add_argument("-k", type=int, default=10)
+    s.set_defaults(func=cmd_search)
+    s = sub.add_parser("eval", help="measure accuracy, citations and abstention on a question set")
+    s.add_argument("dataset", nargs="?", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "dev.jsonl"))
+    s.add_argument("--url", default="")
+    s.add_argument("--api-key", default="")
+    s.add_argument("--json", dest="json_out", default="")
+    s.add_argument("--report", default="")
+    s.add_argument("--compare", default="")
+    s.add_argument("--baseline", action="store_true")
+    s.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE")
+    s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("bench", help="print latency, throughput, ingest and scale figures against a baseline")
+    s.add_argument("--quick", action="store_true")
+    s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000])
+    s.set_defaults(func=cmd_bench)
+    s = sub.add_parser("serve", help="run the HTTP service")
+    s.add_argument("--host", default="")
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        settings = Settings()
+        return int(args.func(args, settings) or 0)
+    except PolicyQAError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
