@@ -22,16 +22,20 @@ GLOSSARY = {
     "in force": "施行", "artificial intelligence": "人工智能", "ai": "人工智能", "data": "数据", "computing power": "算力",
     "regulation": "条例", "article": "条", "penetration": "渗透率", "output value": "产值规模",
 }
+SYNONYMS = {
+    "工信部": "工业和信息化部", "发改委": "发展改革", "网信办": "网信部门", "个保法": "个人信息保护法",
+    "AI": "人工智能", "营业收入": "营收", "研发投入": "研发费用", "增加值": "产业增加值", "中国": "我国", "份额": "占全球",
+}
 _NUMERIC_KINDS = [
+    ("rank", r"第几|排名|排第|位居|rank"),
     ("date", r"什么时候|何时|哪一?年|哪天|日期|时间|施行|生效|发布于|when|what year|date"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长多少|增长了多少|渗透率|percent|share|rate|%"),
     ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|size|revenue|value|amount"),
-    ("count", r"多少家|几家|多少个|几个|多少名|多少人|多少起|多少件|数量|几条|多少条|how many|number of"),
+    ("count", r"多少家|几家|多少个|几个|多少名|多少人|多少起|多少件|数量|(?<!第)几条|多少条|how many|number of"),
     ("multiple", r"多少倍|几倍|倍"),
-    ("rank", r"第几|排名|排第|位居|rank"),
     ("number", r"多少|几|多大|多高|多长|how much|how big"),
 ]
-_LIST = re.compile(r"哪些|哪几|有几条|几条|分别|列举|包括什么|包括哪|都有|which (?:cities|ones)|what are|list")
+_LIST = re.compile(r"哪些|哪几|(?<!第)几条|分别|列举|包括什么|包括哪|都有|which (?:cities|ones)|what are|list")
 ARTICLE_REF = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 
 
@@ -56,6 +60,7 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
     low = text.lower()
     extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}\b", low)]
+    extra += [zh for word, zh in SYNONYMS.items() if word in text and zh not in text]
     expanded = text + (" " + " ".join(extra) if extra else "")
     info = QueryInfo(text=text, expanded=expanded, english=english)
     for doc in docs:

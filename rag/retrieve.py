@@ -100,7 +100,7 @@ class Retriever:
         timings = timings if timings is not None else {}
         info = info or self.analyze(question)
         filters = filters or Filters()
-        if info.doc_ids and not filters.doc_id and (info.articles or len(info.doc_ids) == 1):
+        if info.doc_ids and not filters.doc_id and info.articles:
             scoped = filters.model_copy(update={"doc_id": info.doc_ids})
         else:
             scoped = filters
