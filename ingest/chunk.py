@@ -27,6 +27,7 @@ class Piece:
     chapter: str = ""
     article: str = ""
     section: str = ""
+    part: str = ""  # the report's numbered part, embedded as context but not shown as the section
     header: str = ""  # table header row, repeated in the context of every row chunk
     kind: str = "text"
     group: int = 0  # pieces of different groups never share a chunk
@@ -55,7 +56,9 @@ class Chunker:
             if page_starts:
                 page = bisect.bisect_right(page_starts, src[0])
                 page_end = bisect.bisect_right(page_starts, src[-1])
-            context = " ".join(p for p in (f"《{doc.title}》", piece.chapter, piece.article, piece.section) if p)
+            context = " ".join(
+                p for p in (f"《{doc.title}》", piece.part, piece.chapter, piece.article, piece.section) if p
+            )
             if piece.header:
                 context += "\n" + piece.header
             position = len(chunks)
@@ -98,7 +101,7 @@ class Chunker:
 
     def _sections(self, body: str) -> list[Piece]:
         pieces: list[Piece] = []
-        major = place = minor = ""
+        part = major = place = minor = ""
         pending_part = False
         group = 0
         for start, end in _paragraphs(body):
@@ -111,14 +114,14 @@ class Chunker:
                 rows = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]+", para)]
                 header = body[rows[0][0] : rows[0][1]]
                 section = _path(major, place, minor)
-                pieces.append(Piece(rows[0][0], rows[0][1], section=section, header="", kind="table", group=group))
+                pieces.append(Piece(rows[0][0], rows[0][1], section=section, part=_not(part, major), kind="table", group=group))
                 for a, b in rows[1:]:
-                    pieces.append(Piece(a, b, section=section, header=header, kind="table", group=group))
+                    pieces.append(Piece(a, b, section=section, part=_not(part, major), header=header, kind="table", group=group))
                 group += 1
                 continue
             if _is_heading(para):
                 if pending_part:
-                    major, place, minor, group = para, "", "", group + 1
+                    part, major, place, minor, group = para, para, "", "", group + 1
                 elif len(para) >= 8 or _ENUM_HEADING.match(para) or "——" in para:
                     major, place, minor, group = para, "", "", group + 1
                 elif para in PLACES:
@@ -126,10 +129,10 @@ class Chunker:
                 else:
                     minor = para
                 pending_part = False
-                pieces.append(Piece(start, end, section=_path(major, place, minor), group=group))
+                pieces.append(Piece(start, end, section=_path(major, place, minor), part=_not(part, major), group=group))
                 continue
             pending_part = False
-            pieces.append(Piece(start, end, section=_path(major, place, minor), group=group))
+            pieces.append(Piece(start, end, section=_path(major, place, minor), part=_not(part, major), group=group))
         return pieces
 
     # -- packing pieces into chunks -----------------------------------------------------------------
@@ -206,6 +209,10 @@ def _only_headings(span: str) -> bool:
 
 def _is_heading(para: str) -> bool:
     return 2 <= len(para) <= 30 and not _NOT_HEADING.search(para) and bool(re.search(r"[\u4e00-\u9fff]", para))
+
+
+def _not(part: str, major: str) -> str:
+    return "" if part == major else part
 
 
 def _path(*parts: str) -> str:

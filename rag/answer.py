@@ -25,6 +25,7 @@ _KIND_UNITS = {
     "multiple": ("倍",),
     "date": ("年", "月", "日"),
 }
+_HEADING = re.compile(r"[^\d\t。，；：！？,.;:!?]{1,20}")
 _RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|第一")
 _GENERIC = {"人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共"}
 NOT_FOUND_ZH = "文档中没有找到能回答这个问题的内容。以下是最接近的段落，供参考。"
@@ -66,12 +67,14 @@ class ExtractiveAnswerer:
         if not units or not terms:
             return Draft([], True, 0.0)
         total = sum(self.idf.get(t, 1.0) for t in terms)
+        defining = bool(re.search(r"定义|是指|含义|什么是|what is|define", info.text, flags=re.I))
         scored = []
         for u in units:
             if not self._eligible(u, info):
                 continue
             cov = self._covered(u, terms) / total
-            scored.append((cov * (1 + 0.15 / (1 + u.rank)), cov, u))
+            bonus = 1.5 if defining and any(re.search(rf"(所称|^|，|。|\s){re.escape(t)}[，,]?是指", u.text) for t in terms) else 1.0
+            scored.append((cov * bonus * (1 + 0.15 / (1 + u.rank)), cov, u))
         if info.is_list:
             listed = self._enumeration(info, passages, terms, total, siblings or {})
             if listed:
@@ -88,13 +91,16 @@ class ExtractiveAnswerer:
                 return table
         chosen = [best]
         covered = {t for t in terms if self._has(best, t)}
-        for _, _cov, u in scored[1:6]:
+        for _, cov, u in scored[1:6]:
             gain = sum(self.idf.get(t, 1.0) for t in terms if t not in covered and self._has(u, t))
-            if gain / total >= 0.2 and u.text not in {c.text for c in chosen}:
+            corroborates = info.kind is None and u.chunk.doc_id != best.chunk.doc_id and cov >= 0.9 * best_cov
+            if (gain / total >= 0.2 or corroborates) and u.text not in {c.text for c in chosen}:
                 chosen.append(u)
                 covered |= {t for t in terms if self._has(u, t)}
             if len(chosen) == 3:
                 break
+        if info.kind is None and len(best.text) < 40:
+            chosen += self._continuation(best, units, chosen)
         chosen.sort(key=lambda u: (u.rank, u.start))
         return Draft([(_say(u), [_cite(u)]) for u in chosen], False, best_cov)
 
@@ -122,6 +128,8 @@ class ExtractiveAnswerer:
         return score
 
     def _eligible(self, u: Unit, info: QueryInfo) -> bool:
+        if _HEADING.fullmatch(u.text):
+            return False  # a heading names a topic; the sentences under it answer
         scope = u.paragraph + u.chunk.context
         if info.places and not any(p in scope for p in info.places):
             return False
@@ -150,6 +158,11 @@ class ExtractiveAnswerer:
         missing = sum(self.idf.get(t, 1.0) for t in specific if t not in scope)
         return mass > 0 and missing / mass > 0.6
 
+    def _continuation(self, best: Unit, units: list[Unit], chosen: list[Unit]) -> list[Unit]:
+        """A short answering sentence is followed by the rest of its paragraph (up to two sentences)."""
+        after = [u for u in units if u.chunk.id == best.chunk.id and u.paragraph == best.paragraph and u.start > best.start]
+        return [u for u in after[:2] if u not in chosen]
+
     # -- lists and tables ------------------------------------------------------------------------------
 
     def _enumeration(self, info: QueryInfo, passages: list[Passage], terms: list[str], total: float, siblings: dict[str, list[Chunk]]) -> Draft | None:
@@ -170,8 +183,9 @@ class ExtractiveAnswerer:
                 ordered = sorted(gathered.values(), key=lambda it: it[1].start)
                 if len(ordered) >= 2:
                     return Draft([(f"{_strip(u.text)}", [_cite(u)]) for _, u in ordered], False, 1.0)
-            heads = _subheadings(rank, p.chunk)
-            if len(heads) >= 2 and self._covered(Unit(rank, p.chunk, p.chunk.text, 0, 0, p.chunk.text, rank), terms) / total >= self.threshold:
+            heads = _subheadings(rank, p.chunk) if rank == 0 else []
+            topical = [t for t in terms if t not in _GENERIC and t in p.chunk.context.split(" > ")[-1]]
+            if len(heads) >= 2 and topical:
                 return Draft([(f"{h}：{_strip(u.text)}", [_cite(u)]) for h, u in heads], False, 1.0)
         return None
 

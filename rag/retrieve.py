@@ -174,7 +174,8 @@ class Retriever:
         for year in info.years:
             boost *= 1.3 if year in text else 0.8
         if info.doc_ids:
-            boost *= 1.4 if chunk.doc_id in info.doc_ids else 0.8
+            named = chunk.doc_id in info.doc_ids or any(self.docs[d].title in chunk.context for d in info.doc_ids if d in self.docs)
+            boost *= 1.4 if named else 0.8
         if info.kind in _KIND_UNITS:
             units = _KIND_UNITS[info.kind]
             if any(n.endswith(units) for n in numbers(chunk.text)):

@@ -29,7 +29,8 @@ def number_supported(number: str, quotes: list[str]) -> bool:
         if number in found:
             return True
         value = re.match(r"[\d.]+", number)
-        if value and number == value.group(0) and any(re.match(r"[\d.]+", f).group(0) == number for f in found):  # type: ignore[union-attr]
+        # a bare number on either side (a table cell, "共18个") matches on its value alone
+        if value and any(f == value.group(0) or (number == value.group(0) and re.match(r"[\d.]+", f).group(0) == number) for f in found):  # type: ignore[union-attr]
             return True
     return False
 
