@@ -92,6 +92,7 @@ def _jieba():  # type: ignore[no-untyped-def]
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
     for word in PLACES + DOMAIN_TERMS:
         tokenizer.add_word(word, freq=200000)

@@ -89,9 +89,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.evaluate import main as eval_main
+    from rag.eval_run import main as eval_main
 
-    return eval_main(args, settings)
+    return eval_main(args, settings, None if args.url else build_qa(settings))
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,122 @@
+"""`policyqa eval`: run a question set against the pipeline (in-process or over HTTP), print and save reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rag.evaluate import check_gates, compare, html_report, load_dataset, parse_gates, report, run, table
+from rag.settings import Settings
+from rag.types import Answer
+
+
+class InProcess:
+    """The pipeline in this process."""
+
+    def __init__(self, qa: Any) -> None:
+        self.qa = qa
+
+    def ask(self, question: str, history: list[str]) -> Answer:
+        return self.qa.ask(question, history=history)
+
+    def retrieve(self, question: str, k: int) -> list[str]:
+        return [p.chunk.text for p in self.qa.loaded.retriever.search(question, k)]
+
+    def document_text(self, doc_id: str) -> str:
+        return self.qa.document_text(doc_id)
+
+
+class OverHTTP:
+    """A running `policyqa serve`, through its public API."""
+
+    def __init__(self, url: str, api_key: str = "") -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=120)
+        self._texts: dict[str, str] = {}
+
+    def ask(self, question: str, history: list[str]) -> Answer:
+        messages = []
+        for turn in history:
+            messages += [{"role": "user", "content": turn}, {"role": "assistant", "content": "…"}]
+        messages.append({"role": "user", "content": question})
+        r = self.client.post("/v1/chat", json={"messages": messages})
+        r.raise_for_status()
+        return Answer.model_validate(r.json())
+
+    def retrieve(self, question: str, k: int) -> list[str]:
+        r = self.client.get("/v1/search", params={"q": question[:2000], "k": k})
+        r.raise_for_status()
+        return [hit["text"] for hit in r.json()["results"]]
+
+    def document_text(self, doc_id: str) -> str:
+        if doc_id not in self._texts:
+            r = self.client.get(f"/v1/documents/{doc_id}/text")
+            self._texts[doc_id] = r.json().get("text", "") if r.status_code == 200 else ""
+        return self._texts[doc_id]
+
+
+class Baseline:
+    def __init__(self, qa: Any) -> None:
+        from rag.baseline import BaselineQA
+
+        self.qa = qa
+        self.base = BaselineQA(qa.loaded.retriever.version, qa.embedder)
+
+    def ask(self, question: str, history: list[str]) -> Answer:
+        return self.base.ask(question)
+
+    def retrieve(self, question: str, k: int) -> list[str]:
+        return [t for t, _ in self.base.search(question, k)]
+
+    def document_text(self, doc_id: str) -> str:
+        return self.base.texts.get(doc_id, "")
+
+
+def main(args: argparse.Namespace, settings: Settings, qa: Any = None) -> int:
+    """Run the evaluation; the exit code is 1 when a --fail-under gate fails, 2 on bad input."""
+    from tqdm import tqdm
+
+    rows, errors = load_dataset(Path(args.dataset))
+    for e in errors:
+        print(f"bad row: {e}", file=sys.stderr)
+    if not rows:
+        print("no usable rows", file=sys.stderr)
+        return 2
+    gates = parse_gates(args.fail_under)
+    if args.url:
+        target: Any = OverHTTP(args.url, args.api_key)
+    else:
+        if qa is None:
+            print("no pipeline given", file=sys.stderr)
+            return 2
+        target = InProcess(qa)
+    bar = tqdm(total=len(rows), desc="eval", file=sys.stderr, leave=False)
+    results = run(rows, target, lambda i, n: bar.update(1))
+    bar.close()
+    data: dict[str, Any] = {"dataset": str(args.dataset), "metrics": report(results), "results": results, "bad_rows": errors}
+    print(table(data["metrics"], "policyqa"))
+    if args.baseline:
+        if qa is None:
+            print("--baseline needs the in-process pipeline (no --url)", file=sys.stderr)
+            return 2
+        base_results = run(rows, Baseline(qa))
+        data["baseline"] = {"metrics": report(base_results), "results": base_results}
+        print()
+        print(table(data["baseline"]["metrics"], "baseline (1000/200 chars, dense top-k, top passage)"))
+    if args.compare:
+        print("\nchanges against", args.compare)
+        for line in compare(data, json.loads(Path(args.compare).read_text(encoding="utf-8"))) or ["no change"]:
+            print("  " + line)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.report:
+        Path(args.report).write_text(html_report(data), encoding="utf-8")
+    failures = check_gates(data["metrics"]["overall"], gates)
+    for f in failures:
+        print(f"FAIL: {f}", file=sys.stderr)
+    return 1 if failures else 0
