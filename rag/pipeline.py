@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -154,6 +155,33 @@ class QA:
         answer.timings_ms = timings
         return answer
 
+    def ask_stream(
+        self, question: str, top_k: int | None = None, filters: Filters | None = None, history: list[str] | None = None,
+    ) -> Iterator[tuple[str, str | Answer]]:
+        """("delta", text) pieces as the answer is written, then ("answer", the checked Answer)."""
+        if self.llm is None:
+            answer = self.ask(question, top_k, filters, history)
+            for line in re.split(r"(?<=[。！？\n])", answer.answer):
+                if line:
+                    yield "delta", line
+            yield "answer", answer
+            return
+        started = time.perf_counter()
+        extractive = self.ask(question, top_k, filters, history, use_llm=False)
+        loaded = self.loaded
+        passages = loaded.retriever.search(extractive.resolved_question, top_k or self.settings.top_k, filters)
+        pieces: list[str] = []
+        try:
+            for piece in self.llm.stream(extractive.resolved_question, passages):
+                pieces.append(piece)
+                yield "delta", piece
+            answer = self.check_llm(extractive, "".join(pieces), passages, loaded)
+        except LLMError as exc:
+            log.warning("LLM stream failed, answering extractively: %s", exc.message)
+            answer = extractive
+        answer.timings_ms = {**extractive.timings_ms, "total": _ms(started)}
+        yield "answer", answer
+
     def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """Citation lookup: ranked passages, exact matches of the query first."""
         query = clean_question(query, self.settings.max_question_chars)
@@ -239,8 +267,6 @@ class QA:
         used = sorted({n for cl in claims if cl.verified for n in cl.citations})
         renumber = {old: new + 1 for new, old in enumerate(used)}
         cited = [c.model_copy(update={"n": renumber[c.n]}) for c in citations if c.n in renumber]
-        import re
-
         verified = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]" if int(m.group(1)) in renumber else "", verified)
         for cl in claims:
             cl.citations = [renumber[n] for n in cl.citations if n in renumber]

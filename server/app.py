@@ -1,0 +1,156 @@
+"""The FastAPI app factory: models, Chroma and BM25 are loaded once in the lifespan; errors are JSON."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingest.pipeline import Ingestor
+from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.errors import IndexNotReady, PolicyQAError
+from rag.pipeline import QA
+from rag.settings import Settings
+from rag.store import VectorIndex
+from server.deps import BodyLimit, RateLimited, RateLimiter
+from server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class Service:
+    """What the routes share: settings, the model, the index, the QA pipeline once it is ready."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.index = VectorIndex(settings)
+        self.ingestor = Ingestor(settings, embedder, self.index)
+        self.qa: QA | None = None
+        self.startup_error: str | None = None
+        self.metrics = Metrics()
+        self._ingest_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Open the live index, or index the bundled corpus first when there is none."""
+        try:
+            if self.index.current() is None:
+                log.info("the index is empty: indexing %s", self.settings.corpus_dir)
+                report = self.ingestor.run()
+                log.info("indexed %d documents, %d chunks in %.1fs", report.documents, report.chunks, report.seconds)
+                for path, reason in report.failed.items():
+                    log.warning("not indexed %s: %s", path, reason)
+            self.qa = QA(self.settings, self.embedder, self.index)
+            self.metrics.index_size(self.qa)
+        except PolicyQAError as exc:
+            self.startup_error = exc.message
+            log.error("the index could not be opened: %s", exc.message)
+
+    def require_qa(self) -> QA:
+        if self.qa is None:
+            raise IndexNotReady(self.startup_error or "the index is being built; try again shortly")
+        return self.qa
+
+    def reingest(self, **kwargs: Any) -> Any:
+        """Run an ingest (one at a time), then switch the QA to the new version; answers continue meanwhile."""
+        with self._ingest_lock:
+            report = self.ingestor.run(**kwargs)
+        if self.qa is not None:
+            self.qa.refresh(force=True)
+            self.metrics.index_size(self.qa)
+        return report
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app; `embedder` lets tests share one loaded model between apps."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model = embedder or await anyio.to_thread.run_sync(SentenceTransformerEmbedder, settings)
+        service = Service(settings, model)
+        app.state.service = service
+        if not settings.api_keys:
+            log.warning("no API keys are set (POLICYQA_API_KEYS): serve on 127.0.0.1 only")
+        thread = threading.Thread(target=service.start, name="policyqa-start", daemon=True)
+        thread.start()
+        yield
+
+    app = FastAPI(
+        title="policyqa", version="0.1.0", lifespan=lifespan,
+        description="Answers about the 2022 China AI industry report and Chinese AI/data laws, with verified citations.",
+    )
+    app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=int(settings.max_upload_mb * 1e6) + 4096
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        service = getattr(request.app.state, "service", None)
+        if service is not None:
+            route = request.scope.get("route")
+            service.metrics.request(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(PolicyQAError)
+    async def domain_error(request: Request, exc: PolicyQAError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        _count_error(request, exc.code)
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", []) if p != "body")
+        _count_error(request, "invalid_request")
+        return JSONResponse(
+            {"error": "invalid_request", "message": f"{where}: {first.get('msg', 'invalid request')}".strip(": ")},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        _count_error(request, "internal_error")
+        return JSONResponse({"error": "internal_error", "message": "internal error; see the server log"}, status_code=500)
+
+    from server.openai_compat import router as openai_router
+    from server.routes import router
+
+    app.include_router(router)
+    app.include_router(openai_router)
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    return app
+
+
+def _count_error(request: Request, code: str) -> None:
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.error(code)
