@@ -131,12 +131,12 @@ def _furniture_lines(pages: list[str]) -> set[int]:
     page_lines = [p.split("\n") for p in pages]
     for lines in page_lines:
         nonblank = [ln for ln in lines if ln.strip()]
-        edges.update({key(ln) for ln in nonblank[:2] + nonblank[-2:]})
+        edges.update({key(ln) for ln in nonblank[:1] + nonblank[-1:] if len(ln.strip()) <= 40})
     repeated = {k for k, n in edges.items() if k and len(pages) >= 3 and n >= max(3, len(pages) * 0.6)}
     drop, base = set(), 0
     for lines in page_lines:
         idx = [i for i, ln in enumerate(lines) if ln.strip()]
-        for i in idx[:2] + idx[-2:]:
+        for i in idx[:1] + idx[-1:]:
             line = lines[i].strip()
             bare = re.fullmatch(r"(第\s*)?[-–—]?\s*\d{1,4}\s*[-–—]?(\s*页)?(\s*/\s*\d+)?", line)
             if bare or key(line) in repeated:
@@ -150,6 +150,7 @@ def clean(mt: MappedText) -> MappedText:
     mt = mt.sub(r"\r\n?", "\n")
     mt = mt.sub(_INVISIBLE, "")
     mt = mt.sub("[" + "".join(_FULLWIDTH) + "]", lambda m: _FULLWIDTH[m.group(0)])
+    mt = mt.sub(r"(?<=\d)．(?=\d)", ".")  # "９．６" is a decimal point, not a sentence end
     mt = mt.sub(r"<!--.*?-->", "")
     mt = mt.sub(re.compile(r"^#{1,6}[ ]+", re.M), "")
     mt = mt.sub(r"\*\*([^*\n]+)\*\*", r"\1")
