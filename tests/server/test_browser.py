@@ -40,7 +40,9 @@ UI_TIMEOUT_MS = 15_000
 def live_url() -> str:
     url = os.environ.get("POLICYQA_TEST_URL", "").strip()
     if not url:
-        pytest.skip("set POLICYQA_TEST_URL to the base URL of a running policyqa server (e.g. http://127.0.0.1:8000)")
+        pytest.skip(
+            "set POLICYQA_TEST_URL to the base URL of a running policyqa server (e.g. http://127.0.0.1:8000)"
+        )
     return url.rstrip("/")
 
 
@@ -156,7 +158,7 @@ def test_documents_panel_lists_the_corpus(tab: Tab) -> None:
 
 
 def test_html_in_a_question_is_shown_as_text(tab: Tab) -> None:
-    question = "请问<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">是什么意思？"
+    question = '请问<script>window.__xss=1</script><img src=x onerror="window.__xss=2">是什么意思？'
     answer = tab.page.locator(".message.assistant")
     before = answer.count()
     tab.page.fill("#question", question)

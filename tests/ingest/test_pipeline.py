@@ -1,0 +1,163 @@
+"""Ingest into real Chroma with the real model: incremental, atomic, refuses mismatched settings."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import Ingestor
+from rag.errors import IndexMismatch, IndexWriteError
+from rag.retrieve import Retriever
+from rag.store import VectorIndex
+
+from tests.conftest import CORPUS, PDFS
+
+
+def ingest(settings, embedder, paths=None, **kw):  # type: ignore[no-untyped-def]
+    return Ingestor(settings, embedder, VectorIndex(settings)).run(paths, **kw)
+
+
+def snapshot(settings):  # type: ignore[no-untyped-def]
+    version = VectorIndex(settings).open()
+    return version.name, {d.id: d for d in version.documents()}, version.chunks()
+
+
+def test_incremental_ingest_skips_replaces_and_removes(make_settings, embedder, small_corpus: Path) -> None:
+    settings = make_settings(corpus_dir=small_corpus)
+    first = ingest(settings, embedder)
+    assert sorted(first.added) == ["2016-cybersecurity-law", "2021-algorithmic-recommendation-provisions", "2021-data-security-law"]
+    v1, docs1, chunks1 = snapshot(settings)
+
+    again = ingest(settings, embedder)
+    assert not again.changed and len(again.unchanged) == 3
+    assert snapshot(settings)[0] == v1  # nothing changed, no new version
+
+    law = small_corpus / "2021-data-security-law.md"
+    law.write_text(law.read_text(encoding="utf-8").replace("本法自2021年9月1日起施行", "本法自2099年1月1日起施行"), encoding="utf-8")
+    (small_corpus / "2016-cybersecurity-law.md").unlink()
+    changed = ingest(settings, embedder)
+    assert changed.updated == ["2021-data-security-law"] and changed.removed == ["2016-cybersecurity-law"]
+    v2, docs2, chunks2 = snapshot(settings)
+    assert v2 != v1 and sorted(docs2) == ["2021-algorithmic-recommendation-provisions", "2021-data-security-law"]
+    texts = [c.text for c in chunks2 if c.doc_id == "2021-data-security-law"]
+    assert any("2099年1月1日" in t for t in texts) and not any("2021年9月1日起施行" in t for t in texts)
+    unchanged_ids = lambda chunks: {c.id for c in chunks if c.doc_id == "2021-algorithmic-recommendation-provisions"}  # noqa: E731
+    assert unchanged_ids(chunks1) == unchanged_ids(chunks2)
+    assert not any(c.doc_id == "2016-cybersecurity-law" for c in chunks2)
+    assert len(chunks2) == sum(d.chunks for d in docs2.values())
+
+
+def test_a_failed_build_leaves_the_previous_index_answering(make_settings, embedder, small_corpus: Path) -> None:
+    settings = make_settings(corpus_dir=small_corpus)
+    ingest(settings, embedder)
+    before = snapshot(settings)
+    (small_corpus / "new.md").write_text("# 新规定\n\n第一条 本规定自2030年1月1日起施行。\n\n第二条 其他。\n\n第三条 附则。", encoding="utf-8")
+
+    def boom() -> None:
+        raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError):
+        ingest(settings, embedder, on_before_publish=boom)
+    after = snapshot(settings)
+    assert after[0] == before[0] and sorted(after[1]) == sorted(before[1])
+    assert VectorIndex(settings).versions() == [before[0]]  # the half-built version is gone
+    retriever = Retriever(VectorIndex(settings).open(), embedder)
+    assert retriever.search("数据安全法什么时候施行", 3)[0].chunk.article == "第五十五条"
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(make_settings, embedder, small_corpus: Path) -> None:
+    (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    (small_corpus / "empty.txt").write_bytes(b"")
+    report = ingest(make_settings(corpus_dir=small_corpus), embedder)
+    assert len(report.added) == 3
+    assert set(map(lambda p: Path(p).name, report.failed)) == {"broken.pdf", "empty.txt"}
+    assert "corrupt" in report.failed[str(small_corpus / "broken.pdf")]
+
+
+def test_opening_with_other_chunking_is_a_clear_error(make_settings, embedder, small_corpus: Path) -> None:
+    settings = make_settings(corpus_dir=small_corpus)
+    ingest(settings, embedder)
+    other = settings.model_copy(update={"chunk_size": 300})
+    with pytest.raises(IndexMismatch, match=r"chunk_size: index has 480, settings ask 300.*--rebuild"):
+        ingest(other, embedder)
+    assert ingest(other, embedder, rebuild=True).chunks > 0
+
+
+def test_read_only_index_directory_is_a_clear_error(make_settings, embedder, small_corpus: Path, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permissions: a file where the index folder should be is just as unwritable
+        blocked = tmp_path / "blocked"
+        blocked.write_text("not a folder")
+        settings = make_settings(corpus_dir=small_corpus, index_dir=blocked / "index")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        settings = make_settings(corpus_dir=small_corpus, index_dir=ro / "index")
+    with pytest.raises(IndexWriteError, match="cannot write the index"):
+        ingest(settings, embedder)
+
+
+def test_text_and_pdf_find_the_same_articles(make_settings, embedder, tmp_path: Path) -> None:
+    md, pdf = tmp_path / "md", tmp_path / "pdf"
+    md.mkdir(), pdf.mkdir()
+    for name in ("2021-data-security-law", "2022-shenzhen-ai-industry-promotion-regulation"):
+        shutil.copy(CORPUS / "policies" / f"{name}.md", md)
+        shutil.copy(PDFS / f"{name}.pdf", pdf)
+    found = {}
+    for folder in (md, pdf):
+        settings = make_settings(corpus_dir=folder)
+        ingest(settings, embedder)
+        retriever = Retriever(VectorIndex(settings).open(), embedder)
+        found[folder.name] = [
+            (p.chunk.doc_id, p.chunk.article)
+            for q in ("数据安全法什么时候施行", "国家建立数据分类分级保护制度", "深圳市人工智能产业的主管部门", "人工智能伦理委员会的职责")
+            for p in retriever.search(q, 1)
+        ]
+    assert found["md"] == found["pdf"]
+    assert found["pdf"][0] == ("2021-data-security-law", "第五十五条")
+
+
+def test_an_ingest_killed_midway_leaves_the_old_index_complete(make_settings, embedder, small_corpus: Path) -> None:
+    settings = make_settings(corpus_dir=small_corpus)
+    ingest(settings, embedder)
+    old_name, old_docs, old_chunks = snapshot(settings)
+    shutil.copy(CORPUS / "policies" / "2021-personal-information-protection-law.md", small_corpus)
+    law = small_corpus / "2021-data-security-law.md"
+    law.write_text(law.read_text(encoding="utf-8") + "\n\n第五十六条 新增条文。", encoding="utf-8")
+    env = {**os.environ, "POLICYQA_INDEX_DIR": str(settings.index_dir), "POLICYQA_CORPUS_DIR": str(small_corpus)}
+    rng = random.Random(7)
+    for delay in sorted(rng.uniform(4, 12) for _ in range(2)):
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        name, docs, chunks = snapshot(settings)
+        # either fully old or fully new, never in between, and no orphan chunks
+        assert name == old_name or "2021-personal-information-protection-law" in docs
+        assert {c.doc_id for c in chunks} == set(docs)
+        assert len(chunks) == sum(d.chunks for d in docs.values())
+        if name == old_name:
+            assert [c.id for c in chunks] == [c.id for c in old_chunks]
+    done = subprocess.run([sys.executable, "-m", "server.cli", "ingest"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    name, docs, chunks = snapshot(settings)
+    assert "2021-personal-information-protection-law" in docs and any("新增条文" in c.text for c in chunks)
+    assert len(VectorIndex(settings).versions()) <= 3
+
+
+def test_cli_exit_code_names_bad_files(make_settings, small_corpus: Path) -> None:
+    settings = make_settings(corpus_dir=small_corpus)
+    (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    env = {**os.environ, "POLICYQA_INDEX_DIR": str(settings.index_dir), "POLICYQA_CORPUS_DIR": str(small_corpus)}
+    done = subprocess.run([sys.executable, "-m", "server.cli", "ingest"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "broken.pdf" in done.stderr and "corrupt" in done.stderr
+    assert "documents: 3" in done.stdout
