@@ -70,3 +70,56 @@ def small_corpus(tmp_path: Path) -> Iterator[Path]:
     for name in ("2021-data-security-law.md", "2021-algorithmic-recommendation-provisions.md", "2016-cybersecurity-law.md"):
         shutil.copy(CORPUS / "policies" / name, folder / name)
     yield folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(index_dir: Path, corpus_dir: Path = CORPUS, **env: str):  # type: ignore[no-untyped-def]
+    """A real `uvicorn` process serving the app; returns (process, base URL) once /readyz answers."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    environ = {**os.environ, "POLICYQA_INDEX_DIR": str(index_dir), "POLICYQA_CORPUS_DIR": str(corpus_dir), **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read()[-3000:] if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def stop_server(proc) -> None:  # type: ignore[no-untyped-def]
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except Exception:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(corpus_settings: Settings) -> Iterator[str]:
+    """The app in a real uvicorn process on the session's corpus index (no keys, loopback)."""
+    proc, url = start_server(corpus_settings.index_dir)
+    yield url
+    stop_server(proc)
