@@ -109,6 +109,8 @@ class ExtractiveAnswerer:
     def _terms(self, info: QueryInfo) -> list[str]:
         seen: list[str] = []
         for t in tokens(info.expanded):
+            if info.english and re.fullmatch(r"[a-z0-9'.-]+", t):
+                continue  # English words never match Chinese text; the glossary added their Chinese
             if t not in seen and not re.fullmatch(r"\d+|[a-z]", t):
                 seen.append(t)
         # jieba's search mode adds sub-words; keep a word only if no longer kept word contains it

@@ -120,17 +120,38 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         seen = 0
+        refused = False  # the body went over the limit before any response started
+        started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    refused = not started
                     raise PayloadTooLarge(f"the request body is over the {limit}-byte limit")
             return message
 
-        await self.app(scope, counted, send)
+        async def reply(message: Message) -> None:
+            # FastAPI turns an error raised while reading the body into its own 400: send the 413 instead
+            nonlocal started
+            if refused:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _too_large(send, limit)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, reply)
+        except PayloadTooLarge:
+            if not refused:
+                raise
+        if refused and not started:
+            await _too_large(send, limit)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -1,0 +1,56 @@
+"""The number check and citation parsing, on hand-made answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.text import cn_to_int, int_to_cn, numbers
+from rag.types import Citation
+from rag.verify import number_supported, split_claims, verify_answer
+
+
+def cite(n: int, quote: str) -> Citation:
+    return Citation(n=n, chunk_id=f"c{n}", document_id="d", title="t", quote=quote, text=quote, start=0, end=len(quote))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("达到82亿美元，占9.6%", ["82亿美元", "9.6%"]),
+        ("峰值4,130.27亿元", ["4130.27亿元"]),
+        ("１．８万亿美元", ["1.8万亿美元"]),
+        ("自2021年9月1日起", ["2021年", "9月", "1日"]),
+        ("是中国1.6倍，约1500家", ["1.6倍", "1500家"]),
+        ("9.60%", ["9.6%"]),
+    ],
+)
+def test_numbers_keep_unit(text: str, expected: list[str]) -> None:
+    assert numbers(text) == expected
+
+
+def test_chinese_numerals_round_trip() -> None:
+    for n in (1, 10, 11, 21, 55, 99, 100, 103, 110):
+        assert cn_to_int(int_to_cn(n)) == n
+
+
+def test_a_number_needs_the_same_unit() -> None:
+    assert number_supported("82亿美元", ["规模达到82亿美元"])
+    assert not number_supported("82亿元", ["规模达到82亿美元"])
+    assert not number_supported("8.2亿美元", ["规模达到82亿美元"])
+    assert number_supported("18个", ["18\t哈尔滨国家新一代人工智能创新发展试验区"])
+
+
+def test_unsupported_sentences_and_bad_markers_are_dropped() -> None:
+    citations = [cite(1, "2020年北京人工智能相关产值规模达1860亿元，同比增长9.8%。")]
+    text, claims = verify_answer("产值规模达1860亿元[1]。同比增长15.3%[1]。另见[5]。", citations)
+    assert text == "产值规模达1860亿元[1]。"
+    assert [c.verified for c in claims] == [True, False, False]
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence() -> None:
+    assert split_claims("规模达82亿美元。[1] 占9.6%。[2]") == [("规模达82亿美元[1]。", [1]), ("占9.6%[2]。", [2])]
+
+
+def test_a_sentence_without_any_citation_is_not_kept() -> None:
+    text, _ = verify_answer("规模达82亿美元。", [cite(1, "规模达82亿美元")])
+    assert text == ""
