@@ -247,7 +247,7 @@ def _subheadings(rank: int, chunk: Chunk) -> list[tuple[str, Unit]]:
     """Short heading lines inside a passage, each with the first sentence under it."""
     paras = [(m.start(), m.group(0)) for m in re.finditer(r"[^\n]+", chunk.text)]
     out = []
-    for i, (start, para) in enumerate(paras[:-1]):
+    for i, (_start, para) in enumerate(paras[:-1]):
         if 2 <= len(para) <= 6 and not re.search(r"[。，；：:,]", para) and i > 0:
             nxt_start, nxt = paras[i + 1]
             first = _UNIT_SPLIT.match(nxt)

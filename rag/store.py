@@ -17,7 +17,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import chromadb

@@ -73,7 +73,7 @@ def sse(event: str, data: object) -> str:
 
 def stream_events(qa: QA, question: str, history: list[str], body: ChatRequest, svc: Service) -> Iterator[str]:
     try:
-        for kind, value in qa.ask_stream(question, body.top_k, body.filters, history):
+        for _kind, value in qa.ask_stream(question, body.top_k, body.filters, history):
             if isinstance(value, Answer):
                 svc.metrics.stages(value.timings_ms)
                 yield sse("answer", value)

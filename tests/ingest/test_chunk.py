@@ -13,7 +13,6 @@ from ingest.chunk import Chunker
 from ingest.clean import clean_pages, clean_text
 from ingest.manifest import read_manifest
 from rag.types import Chunk
-
 from tests.conftest import CORPUS, PDFS
 
 MANIFEST = read_manifest(CORPUS)

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.clean import clean, clean_pages, clean_text
-
 from tests.conftest import CORPUS
 
 

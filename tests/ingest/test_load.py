@@ -10,7 +10,6 @@ from pypdf import PdfReader, PdfWriter
 
 from ingest.load import load
 from rag.errors import UnreadableDocument
-
 from tests.conftest import PDFS
 
 MB = 1_000_000

@@ -17,7 +17,6 @@ from ingest.pipeline import Ingestor
 from rag.errors import IndexMismatch, IndexWriteError
 from rag.retrieve import Retriever
 from rag.store import VectorIndex
-
 from tests.conftest import CORPUS, PDFS
 
 

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluate import Row, check_gates, compare, html_report, load_dataset, parse_gates, report, score_row, table
+from rag.evaluate import (
+    Row,
+    check_gates,
+    compare,
+    html_report,
+    load_dataset,
+    parse_gates,
+    report,
+    score_row,
+    table,
+)
 from rag.types import Answer, Citation
 
 DOC = "2021年我国人工智能市场收支规模达到82亿美元，占全球市场规模的9.6%，仅次于美国及欧盟，位居全球第三位。"

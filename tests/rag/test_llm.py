@@ -17,7 +17,6 @@ from rag.llm import ChatLLM, load_prompt
 from rag.pipeline import QA
 from rag.settings import ROOT
 from rag.store import VectorIndex
-
 from tests.conftest import free_port
 
 

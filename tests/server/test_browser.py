@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import playwright.sync_api as playwright_sync  # noqa: E402
 import pytest
 
-import playwright.sync_api as playwright_sync  # noqa: E402
 expect = playwright_sync.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
