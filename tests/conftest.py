@@ -118,8 +118,21 @@ def stop_server(proc) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def live_server(corpus_settings: Settings) -> Iterator[str]:
-    """The app in a real uvicorn process on the session's corpus index (no keys, loopback)."""
-    proc, url = start_server(corpus_settings.index_dir)
-    yield url
+def live_process(corpus_settings: Settings) -> Iterator[tuple[object, str]]:
+    """The app in a real uvicorn process on the session's corpus index (no keys, loopback, no rate limit)."""
+    proc, url = start_server(corpus_settings.index_dir, POLICYQA_RATE_LIMIT_PER_MINUTE="0")
+    yield proc, url
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_process: tuple[object, str]) -> str:
+    return live_process[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
