@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import threading
@@ -85,7 +86,7 @@ def require_key(request: Request) -> str:
         allowed = keys + ([admin] if admin else [])
         if not token or not _matches(token, allowed):
             raise Unauthorized("a valid API key is required: send 'Authorization: Bearer <key>'")
-        caller = "key:" + token[-6:]
+        caller = "key:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     else:
         caller = "ip:" + (request.client.host if request.client else "unknown")
     request.app.state.limiter.check(caller)

@@ -1,0 +1,479 @@
+"""`policyqa bench`: ingest, query latency, HTTP throughput and scale figures, each beside a baseline.
+
+Everything runs on a throw-away index in a temp dir; ratios are figure / baseline. Diagnostics go to the
+log (stderr); the report is printed to stdout and, with `--json PATH`, written as JSON.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.settings import ROOT, Settings
+
+log = logging.getLogger(__name__)
+DEV_SET = ROOT / "tests" / "data" / "dev.jsonl"
+DEFAULT_SCALE, QUICK_SCALE = [10000, 100000], [2000, 10000]
+JIEBA_LIMIT_S = 60.0  # above this projected tokenizing time the scale test falls back to character bigrams
+WORDS = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法"
+    "所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四"
+)
+
+
+@dataclass
+class Figure:
+    """One measured value, with its baseline and, where the issue sets one, a target like "<= 60"."""
+
+    name: str
+    value: float
+    unit: str = ""
+    baseline: float | None = None
+    target: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.baseline if self.baseline else None
+
+    @property
+    def status(self) -> str:
+        if not self.target:
+            return ""
+        op, limit = self.target.split()
+        ok = self.value <= float(limit) if op == "<=" else self.value >= float(limit)
+        return "PASS" if ok else "MISS"
+
+
+@dataclass
+class Section:
+    title: str
+    baseline: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, value: float, unit: str = "", baseline: float | None = None, target: str = "") -> None:
+        self.figures.append(Figure(name, round(value, 3), unit, None if baseline is None else round(baseline, 3), target))
+
+    def as_dict(self) -> dict[str, Any]:
+        figs = [{**asdict(f), "ratio": f.ratio, "status": f.status} for f in self.figures]
+        return {"title": self.title, "baseline": self.baseline, "figures": figs, "notes": self.notes}
+
+
+def render(sec: Section) -> str:
+    """A plain-text table of one section."""
+    head = f"{'figure':<44}{'value':>10} {'unit':<6}{'baseline':>10}{'ratio':>9}  {'target':<10}status"
+    lines = [f"\n== {sec.title} ==", f"baseline: {sec.baseline}", head, "-" * len(head)]
+    for f in sec.figures:
+        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
+        lines.append(f"{f.name:<44}{_num(f.value):>10} {f.unit:<6}{_num(f.baseline):>10}{ratio:>9}  {f.target:<10}{f.status}")
+    return "\n".join(lines + [f"note: {n}" for n in sec.notes])
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def _pct(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95])
+    return float(p50), float(p95)
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MiB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def questions() -> list[str]:
+    from rag.evaluate import load_dataset
+
+    rows, _errors = load_dataset(DEV_SET)
+    return [r.question for r in rows]
+
+
+class TimedEmbedder:
+    """Wraps an embedder and adds up the seconds spent embedding passages."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.seconds = inner, inner.name, 0.0
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.inner.embed_queries(texts))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        t = time.perf_counter()
+        out = self.inner.embed_documents(texts)
+        self.seconds += time.perf_counter() - t
+        return np.asarray(out)
+
+
+# -- 1. ingest ---------------------------------------------------------------------------------------
+
+
+def bench_ingest(settings: Settings, embedder: Any, load_s: float) -> tuple[Section, Any]:
+    """Whole-corpus ingest from scratch, an unchanged re-ingest, and the baseline built from the same text."""
+    from ingest.pipeline import Ingestor
+    from rag.baseline import BaselineQA
+    from rag.store import VectorIndex
+
+    sec = Section("1. Ingest (whole corpus, from scratch)", "tutorial BaselineQA: 1000/200-char chunks of the same cleaned text")
+    timed = TimedEmbedder(embedder)
+    index = VectorIndex(settings)
+    first = Ingestor(settings, timed, index).run()
+    again = Ingestor(settings, timed, index).run()
+    t = time.perf_counter()
+    baseline = BaselineQA(index.open(), embedder)
+    base_s = time.perf_counter() - t
+    sec.add("documents", first.documents)
+    sec.add("pages", first.pages)
+    sec.add("chunks", first.chunks, "", baseline.chunks)
+    sec.add("embedding seconds", timed.seconds, "s", baseline.build_seconds)
+    sec.add("ingest seconds (excl. model load)", first.seconds, "s", base_s, "<= 90")
+    sec.add("chunks/s", first.chunks / first.seconds, "/s", baseline.chunks / base_s)
+    sec.add("re-ingest, nothing changed", again.seconds, "s", None, "<= 10")
+    sec.add("embedding model load (not in ingest)", load_s, "s")
+    sec.notes.append("baseline seconds = building BaselineQA (embedding + Chroma insert); its embedding alone beside ours")
+    if first.failed:
+        sec.notes.append(f"files that failed: {first.failed}")
+    return sec, baseline
+
+
+# -- 2. in-process latency ------------------------------------------------------------------------------
+
+
+def bench_inprocess(settings: Settings, embedder: Any, baseline: Any, repeats: int) -> Section:
+    """Per-stage p50/p95 of QA.ask (extractive) over the dev questions, beside BaselineQA.ask."""
+    from rag.pipeline import QA
+    from rag.store import VectorIndex
+
+    sec = Section("2. In-process query latency (extractive, warm)", "BaselineQA.ask: dense top-5, top passage as answer")
+    t = time.perf_counter()
+    qa = QA(settings, embedder, VectorIndex(settings))
+    sec.add("QA load (chunks + BM25 index)", time.perf_counter() - t, "s")
+    qs = questions()
+    stages: dict[str, list[float]] = {}
+    base: list[float] = []
+    for q in qs:  # warm-up pass
+        qa.ask(q)
+        baseline.ask(q)
+    for _ in range(repeats):
+        for q in qs:
+            for k, v in qa.ask(q).timings_ms.items():
+                stages.setdefault(k, []).append(v)
+            base.append(baseline.ask(q).timings_ms["total"])
+    b50, b95 = _pct(base)
+    for stage in ("embed", "dense", "sparse", "fuse", "answer", "total"):
+        p50, p95 = _pct(stages.get(stage, []))
+        total = stage == "total"
+        sec.add(f"{stage} p50", p50, "ms", b50 if total else None)
+        sec.add(f"{stage} p95", p95, "ms", b95 if total else None)
+    sec.notes.append(f"{len(qs)} dev questions x {repeats} after one warm-up pass ({len(base)} asks each)")
+    return sec
+
+
+# -- 3. HTTP ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """uvicorn serving the app on `settings.index_dir` (no keys, no rate limit, no LLM); waits for /readyz."""
+    import httpx
+
+    port = _free_port()
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "POLICYQA_INDEX_DIR": str(settings.index_dir),
+        "POLICYQA_CORPUS_DIR": str(settings.corpus_dir), "POLICYQA_MODEL_CACHE": str(settings.model_cache),
+        "POLICYQA_EMBEDDING_MODEL": settings.embedding_model, "POLICYQA_CHUNK_SIZE": str(settings.chunk_size),
+        "POLICYQA_CHUNK_MIN": str(settings.chunk_min), "POLICYQA_CHROMA_URL": "", "POLICYQA_LLM_BASE_URL": "",
+        "POLICYQA_LLM_MODEL": "", "POLICYQA_RERANKER_MODEL": "", "POLICYQA_API_KEYS": "[]",
+        "POLICYQA_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1",
+           "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    started = time.perf_counter()
+    with open(log_path, "wb") as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - started < 300:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    proc.kill()
+    raise RuntimeError("the server did not become ready in 300 s")
+
+
+Send = Callable[[Any, int], Any]  # (httpx.Client, request number) -> httpx.Response
+
+
+def sequential(url: str, send: Send, n: int) -> list[float]:
+    """Latencies (ms) of n requests one after another on one connection."""
+    import httpx
+
+    out = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(n):
+            t = time.perf_counter()
+            send(client, i).raise_for_status()
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def load(url: str, send: Send, clients: int, seconds: float) -> dict[str, float]:
+    """`clients` threads, one connection each, sending back to back for `seconds`."""
+    import httpx
+
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker(w: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            i = w
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                try:
+                    ok = send(client, i).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                took = (time.perf_counter() - t) * 1000
+                with lock:
+                    if ok:
+                        lat.append(took)
+                    else:
+                        errors[0] += 1
+                i += clients
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - started
+    p50, p95 = _pct(lat)
+    return {"rps": len(lat) / elapsed, "errors": errors[0], "p50": p50, "p95": p95}
+
+
+def bench_http(settings: Settings, repeats: int, seconds: float, tmp: Path) -> Section:
+    """POST /v1/ask latency and throughput on a real server, beside GET /healthz on the same stack."""
+    sec = Section("3. HTTP (uvicorn subprocess, extractive, no keys, no rate limit)", "GET /healthz with the same load")
+    qs = questions()
+
+    def ask(c: Any, i: int) -> Any:
+        return c.post("/v1/ask", json={"question": qs[i % len(qs)]})
+
+    def health(c: Any, i: int) -> Any:
+        return c.get("/healthz")
+
+    proc, url, ready_s = start_server(settings, tmp / "server.log")
+    try:
+        sec.add("server start to /readyz", ready_s, "s")
+        sequential(url, ask, len(qs))  # warm-up
+        a50, a95 = _pct(sequential(url, ask, len(qs) * repeats))
+        h50, h95 = _pct(sequential(url, health, len(qs) * repeats))
+        sec.add("/v1/ask sequential p50", a50, "ms", h50, "<= 60")
+        sec.add("/v1/ask sequential p95", a95, "ms", h95, "<= 150")
+        before = rss_mb(proc.pid)
+        for clients in (1, 4, 16):
+            a, h = load(url, ask, clients, seconds), load(url, health, clients, seconds)
+            last = clients == 16
+            sec.add(f"{clients:>2} clients: req/s", a["rps"], "/s", h["rps"], ">= 30" if last else "")
+            sec.add(f"{clients:>2} clients: errors", a["errors"], "", h["errors"], "<= 0" if last else "")
+            sec.add(f"{clients:>2} clients: p50", a["p50"], "ms", h["p50"])
+            sec.add(f"{clients:>2} clients: p95", a["p95"], "ms", h["p95"])
+        sec.add("server RSS after load", rss_mb(proc.pid), "MiB", before, "<= 1536")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    sec.notes.append(f"sequential: {len(qs) * repeats} requests after a warm-up pass; load: {seconds:.0f} s per level")
+    sec.notes.append("RSS baseline = the server idle before the load; client and server share the machine's cores")
+    return sec
+
+
+# -- 4. scale --------------------------------------------------------------------------------------------
+
+
+def fake_texts(n: int, rng: random.Random, length: int = 150) -> list[str]:
+    """Chinese-like passages: common characters and domain words at random."""
+    from rag.text import DOMAIN_TERMS, PLACES
+
+    vocab = list(WORDS) + DOMAIN_TERMS + PLACES
+    return ["".join(rng.choices(vocab, k=length // 2))[:length] for _ in range(n)]
+
+
+def unit_vectors(n: int, seed: int, dim: int = 384) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def bigrams(text: str) -> list[str]:
+    chars = [c for c in text if c.strip()]
+    return [a + b for a, b in zip(chars, chars[1:], strict=False)] or chars
+
+
+def choose_tokenizer(texts: Sequence[str]) -> tuple[Callable[[str], list[str]], str, float]:
+    """jieba (as the real index) unless its projected time for all texts is over JIEBA_LIMIT_S."""
+    from rag.text import tokens
+
+    tokens("预热分词器")
+    sample = texts[:1000]
+    t = time.perf_counter()
+    for x in sample:
+        tokens(x)
+    projected = (time.perf_counter() - t) / len(sample) * len(texts)
+    if projected <= JIEBA_LIMIT_S:
+        return tokens, "jieba (rag.text.tokens)", projected
+    return bigrams, f"character bigrams (jieba projected {projected:.0f} s > {JIEBA_LIMIT_S:.0f} s)", projected
+
+
+def _scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
+    import bm25s
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+    from chromadb.config import Settings as ChromaSettings
+
+    rng = random.Random(n)
+    texts, vectors = fake_texts(n, rng), unit_vectors(n, n)
+    rss0 = rss_mb()
+    with tempfile.TemporaryDirectory(prefix="policyqa-scale-") as tmp:
+        client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
+        col = client.create_collection("scale", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        batch = min(5000, client.get_max_batch_size())
+        t = time.perf_counter()
+        for i in range(0, n, batch):
+            j = min(n, i + batch)
+            col.add(ids=[str(x) for x in range(i, j)], embeddings=vectors[i:j], documents=texts[i:j],
+                    metadatas=[{"doc_id": f"doc-{x // 500}", "position": x} for x in range(i, j)])
+        insert_s = time.perf_counter() - t
+        tokenize, how, projected = choose_tokenizer(texts)
+        t = time.perf_counter()
+        bm25 = bm25s.BM25()
+        bm25.index([tokenize(x) or ["∅"] for x in texts], show_progress=False)
+        bm25_s = time.perf_counter() - t
+        qv, qt = unit_vectors(n_queries, n + 1), fake_texts(n_queries, rng, 24)
+        col.query(query_embeddings=qv[:2], n_results=k)  # load the HNSW index
+        dense, sparse, brute, hybrid = [], [], [], []
+        for v, q in zip(qv, qt, strict=True):
+            t = time.perf_counter()
+            col.query(query_embeddings=[v], n_results=k, include=["documents", "metadatas", "distances"])
+            dense.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            np.argsort(-bm25.get_scores(tokenize(q)))[:k]
+            sparse.append((time.perf_counter() - t) * 1000)
+            hybrid.append(dense[-1] + sparse[-1])
+            t = time.perf_counter()
+            scores = vectors @ v
+            top = np.argpartition(-scores, k)[:k]
+            top[np.argsort(-scores[top])]
+            brute.append((time.perf_counter() - t) * 1000)
+        rss = rss_mb()
+        client.delete_collection("scale")
+        del col, client
+        SharedSystemClient.clear_system_cache()
+    b50 = _pct(brute)[0]
+    d50, d95 = _pct(dense)
+    s50, s95 = _pct(sparse)
+    h50, h95 = _pct(hybrid)
+    label = f"N={n:,}"
+    sec.add(f"{label} Chroma insert", insert_s, "s")
+    sec.add(f"{label} BM25 tokenize+index", bm25_s, "s")
+    sec.add(f"{label} jieba tokenize (projected)", projected, "s")
+    sec.add(f"{label} dense query p50 (Chroma)", d50, "ms", b50)
+    sec.add(f"{label} dense query p95 (Chroma)", d95, "ms")
+    sec.add(f"{label} BM25 query p50", s50, "ms")
+    sec.add(f"{label} BM25 query p95", s95, "ms")
+    sec.add(f"{label} dense+BM25 query p50", h50, "ms", b50, "<= 150" if n == 100000 else "")
+    sec.add(f"{label} dense+BM25 query p95", h95, "ms")
+    sec.add(f"{label} process RSS (growth)", rss, "MiB", rss0)
+    sec.notes.append(f"N={n:,}: BM25 tokenizer: {how}")
+
+
+def bench_scale(sizes: Sequence[int], n_queries: int = 50, k: int = 30) -> Section:
+    """Synthetic indexes of N chunks (random text, random unit vectors of dim 384), queried like the real path."""
+    sec = Section("4. Scale (synthetic chunks, dim 384, top-30)", "numpy brute-force cosine top-k over the same vectors (p50)")
+    for n in sizes:
+        log.info("scale: building %d synthetic chunks", n)
+        _scale_one(sec, n, n_queries, k)
+        gc.collect()
+    sec.notes.append("RSS baseline = this process before building that size; query vectors are random too")
+    return sec
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+
+def emit(sections: list[Section], sec: Section) -> None:
+    sections.append(sec)
+    print(render(sec), flush=True)
+
+
+def main(args: Any, settings: Settings) -> int:
+    """Run the four sections, print the report, and write the figures as JSON with `--json PATH`."""
+    from rag.embed import SentenceTransformerEmbedder
+
+    quick = bool(getattr(args, "quick", False))
+    scale = list(getattr(args, "scale", None) or DEFAULT_SCALE)
+    sizes = QUICK_SCALE if quick and scale == DEFAULT_SCALE else scale
+    repeats, seconds = (1, 5.0) if quick else (3, 15.0)
+    sections: list[Section] = []
+    started = time.perf_counter()
+    print(f"policyqa bench ({'quick' if quick else 'full'}); ratio = figure / baseline; {os.cpu_count()} CPUs", flush=True)
+    with tempfile.TemporaryDirectory(prefix="policyqa-bench-") as tmp:
+        s = settings.model_copy(update={
+            "index_dir": Path(tmp) / "index", "chroma_url": "", "llm_base_url": "", "llm_model": "",
+            "reranker_model": "", "api_keys": [], "rate_limit_per_minute": 0,
+        })
+        log.info("loading the embedding model")
+        t = time.perf_counter()
+        embedder = SentenceTransformerEmbedder(s)
+        load_s = time.perf_counter() - t
+        log.info("ingest")
+        ingest, baseline = bench_ingest(s, embedder, load_s)
+        emit(sections, ingest)
+        log.info("in-process latency")
+        emit(sections, bench_inprocess(s, embedder, baseline, repeats))
+        del baseline
+        gc.collect()
+        log.info("HTTP")
+        emit(sections, bench_http(s, repeats, seconds, Path(tmp)))
+    emit(sections, bench_scale(sizes, 20 if quick else 50))
+    missed = [f.name for sec in sections for f in sec.figures if f.status == "MISS"]
+    print(f"\ntargets missed: {', '.join(missed) or 'none'}; took {time.perf_counter() - started:.0f} s", flush=True)
+    out = getattr(args, "json", "")
+    if out:
+        Path(out).write_text(json.dumps({"quick": quick, "sections": [x.as_dict() for x in sections]}, ensure_ascii=False, indent=2))
+    return 0
