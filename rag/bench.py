@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +54,9 @@ class Figure:
 
     @property
     def status(self) -> str:
-        if not self.target:
-            return ""
-        op, limit = self.target.split()
-        ok = self.value <= float(limit) if op == "<=" else self.value >= float(limit)
-        return "PASS" if ok else "MISS"
+        op, _, limit = self.target.partition(" ")
+        ok = self.value <= float(limit) if op == "<=" else self.value >= float(limit or 0)
+        return "" if not self.target else "PASS" if ok else "MISS"
 
 
 @dataclass
@@ -76,38 +76,35 @@ class Section:
 
 def render(sec: Section) -> str:
     """A plain-text table of one section."""
-    head = f"{'figure':<44}{'value':>10} {'unit':<6}{'baseline':>10}{'ratio':>9}  {'target':<10}status"
+    head = f"{'figure':<40}{'value':>10} {'unit':<5}{'baseline':>10}{'ratio':>9}  {'target':<9}status"
     lines = [f"\n== {sec.title} ==", f"baseline: {sec.baseline}", head, "-" * len(head)]
     for f in sec.figures:
-        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
-        lines.append(f"{f.name:<44}{_num(f.value):>10} {f.unit:<6}{_num(f.baseline):>10}{ratio:>9}  {f.target:<10}{f.status}")
+        ratio = "-" if f.ratio is None else f"{f.ratio:.3g}x"
+        lines.append(f"{f.name:<40}{_num(f.value):>10} {f.unit:<5}{_num(f.baseline):>10}{ratio:>9}  {f.target:<9}{f.status}")
     return "\n".join(lines + [f"note: {n}" for n in sec.notes])
 
 
 def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
 
 
 def _pct(values: Sequence[float]) -> tuple[float, float]:
-    if not values:
-        return float("nan"), float("nan")
-    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95])
+    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95]) if len(values) else (np.nan, np.nan)
     return float(p50), float(p95)
 
 
 def rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process in MiB (from /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of a process in MiB (VmRSS from /proc)."""
+    found = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    return int(found.group(1)) / 1024 if found else float("nan")
 
 
 def questions() -> list[str]:
     from rag.evaluate import load_dataset
 
-    rows, _errors = load_dataset(DEV_SET)
-    return [r.question for r in rows]
+    return [r.question for r in load_dataset(DEV_SET)[0]]
 
 
 class TimedEmbedder:
@@ -124,9 +121,6 @@ class TimedEmbedder:
         out = self.inner.embed_documents(texts)
         self.seconds += time.perf_counter() - t
         return np.asarray(out)
-
-
-# -- 1. ingest ---------------------------------------------------------------------------------------
 
 
 def bench_ingest(settings: Settings, embedder: Any, load_s: float) -> tuple[Section, Any]:
@@ -155,9 +149,6 @@ def bench_ingest(settings: Settings, embedder: Any, load_s: float) -> tuple[Sect
     if first.failed:
         sec.notes.append(f"files that failed: {first.failed}")
     return sec, baseline
-
-
-# -- 2. in-process latency ------------------------------------------------------------------------------
 
 
 def bench_inprocess(settings: Settings, embedder: Any, baseline: Any, repeats: int) -> Section:
@@ -190,37 +181,24 @@ def bench_inprocess(settings: Settings, embedder: Any, baseline: Any, repeats: i
     return sec
 
 
-# -- 3. HTTP ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     """uvicorn serving the app on `settings.index_dir` (no keys, no rate limit, no LLM); waits for /readyz."""
     import httpx
 
-    port = _free_port()
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "POLICYQA_INDEX_DIR": str(settings.index_dir),
-        "POLICYQA_CORPUS_DIR": str(settings.corpus_dir), "POLICYQA_MODEL_CACHE": str(settings.model_cache),
-        "POLICYQA_EMBEDDING_MODEL": settings.embedding_model, "POLICYQA_CHUNK_SIZE": str(settings.chunk_size),
-        "POLICYQA_CHUNK_MIN": str(settings.chunk_min), "POLICYQA_CHROMA_URL": "", "POLICYQA_LLM_BASE_URL": "",
-        "POLICYQA_LLM_MODEL": "", "POLICYQA_RERANKER_MODEL": "", "POLICYQA_API_KEYS": "[]",
-        "POLICYQA_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    same = ("index_dir", "corpus_dir", "model_cache", "embedding_model", "chunk_size", "chunk_min", "top_k", "candidates")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **{f"POLICYQA_{k.upper()}": str(getattr(settings, k)) for k in same}}
+    env |= {f"POLICYQA_{k}": "" for k in ("CHROMA_URL", "LLM_BASE_URL", "LLM_MODEL", "RERANKER_MODEL")}
+    env |= {"POLICYQA_API_KEYS": "[]", "POLICYQA_RATE_LIMIT_PER_MINUTE": "0"}
     cmd = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--no-access-log", "--log-level", "warning"]
     started = time.perf_counter()
     with open(log_path, "wb") as err:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - started < 300:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')[-2000:]}")
+    while time.perf_counter() - started < 300 and proc.poll() is None:
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return proc, url, time.perf_counter() - started
@@ -228,27 +206,14 @@ def start_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[b
             pass
         time.sleep(0.25)
     proc.kill()
-    raise RuntimeError("the server did not become ready in 300 s")
+    raise RuntimeError(f"the server did not become ready: {log_path.read_text(errors='replace')[-2000:]}")
 
 
 Send = Callable[[Any, int], Any]  # (httpx.Client, request number) -> httpx.Response
 
 
-def sequential(url: str, send: Send, n: int) -> list[float]:
-    """Latencies (ms) of n requests one after another on one connection."""
-    import httpx
-
-    out = []
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for i in range(n):
-            t = time.perf_counter()
-            send(client, i).raise_for_status()
-            out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def load(url: str, send: Send, clients: int, seconds: float) -> dict[str, float]:
-    """`clients` threads, one connection each, sending back to back for `seconds`."""
+def drive(url: str, send: Send, clients: int, seconds: float = float("inf"), count: int = 0) -> dict[str, float]:
+    """`clients` threads, one connection each, sending back to back for `seconds` (or `count` requests each)."""
     import httpx
 
     lat: list[float] = []
@@ -258,8 +223,9 @@ def load(url: str, send: Send, clients: int, seconds: float) -> dict[str, float]
 
     def worker(w: int) -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
-            i = w
-            while time.perf_counter() < deadline:
+            for i in range(w, count * clients if count else 1 << 62, clients):
+                if time.perf_counter() >= deadline:
+                    break
                 t = time.perf_counter()
                 try:
                     ok = send(client, i).status_code == 200
@@ -267,21 +233,14 @@ def load(url: str, send: Send, clients: int, seconds: float) -> dict[str, float]
                     ok = False
                 took = (time.perf_counter() - t) * 1000
                 with lock:
-                    if ok:
-                        lat.append(took)
-                    else:
-                        errors[0] += 1
-                i += clients
+                    lat.extend([took] if ok else [])
+                    errors[0] += not ok
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(clients)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - started
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
     p50, p95 = _pct(lat)
-    return {"rps": len(lat) / elapsed, "errors": errors[0], "p50": p50, "p95": p95}
+    return {"rps": len(lat) / (time.perf_counter() - started), "errors": errors[0], "p50": p50, "p95": p95}
 
 
 def bench_http(settings: Settings, repeats: int, seconds: float, tmp: Path) -> Section:
@@ -298,19 +257,18 @@ def bench_http(settings: Settings, repeats: int, seconds: float, tmp: Path) -> S
     proc, url, ready_s = start_server(settings, tmp / "server.log")
     try:
         sec.add("server start to /readyz", ready_s, "s")
-        sequential(url, ask, len(qs))  # warm-up
-        a50, a95 = _pct(sequential(url, ask, len(qs) * repeats))
-        h50, h95 = _pct(sequential(url, health, len(qs) * repeats))
-        sec.add("/v1/ask sequential p50", a50, "ms", h50, "<= 60")
-        sec.add("/v1/ask sequential p95", a95, "ms", h95, "<= 150")
+        drive(url, ask, 1, count=len(qs))  # warm-up
+        a, h = drive(url, ask, 1, count=len(qs) * repeats), drive(url, health, 1, count=len(qs) * repeats)
+        sec.add("/v1/ask sequential p50", a["p50"], "ms", h["p50"], "<= 60")
+        sec.add("/v1/ask sequential p95", a["p95"], "ms", h["p95"], "<= 150")
+        sec.add("/v1/ask sequential errors", a["errors"], "", h["errors"])
         before = rss_mb(proc.pid)
-        for clients in (1, 4, 16):
-            a, h = load(url, ask, clients, seconds), load(url, health, clients, seconds)
-            last = clients == 16
-            sec.add(f"{clients:>2} clients: req/s", a["rps"], "/s", h["rps"], ">= 30" if last else "")
-            sec.add(f"{clients:>2} clients: errors", a["errors"], "", h["errors"], "<= 0" if last else "")
-            sec.add(f"{clients:>2} clients: p50", a["p50"], "ms", h["p50"])
-            sec.add(f"{clients:>2} clients: p95", a["p95"], "ms", h["p95"])
+        for n in (1, 4, 16):
+            a, h = drive(url, ask, n, seconds), drive(url, health, n, seconds)
+            sec.add(f"{n:>2} clients: req/s", a["rps"], "/s", h["rps"], ">= 30" if n == 16 else "")
+            sec.add(f"{n:>2} clients: errors", a["errors"], "", h["errors"], "<= 0" if n == 16 else "")
+            sec.add(f"{n:>2} clients: p50", a["p50"], "ms", h["p50"])
+            sec.add(f"{n:>2} clients: p95", a["p95"], "ms", h["p95"])
         sec.add("server RSS after load", rss_mb(proc.pid), "MiB", before, "<= 1536")
     finally:
         proc.terminate()
@@ -319,11 +277,8 @@ def bench_http(settings: Settings, repeats: int, seconds: float, tmp: Path) -> S
         except subprocess.TimeoutExpired:
             proc.kill()
     sec.notes.append(f"sequential: {len(qs) * repeats} requests after a warm-up pass; load: {seconds:.0f} s per level")
-    sec.notes.append("RSS baseline = the server idle before the load; client and server share the machine's cores")
+    sec.notes.append("RSS baseline = the server idle before the load; the load generator shares the machine's cores")
     return sec
-
-
-# -- 4. scale --------------------------------------------------------------------------------------------
 
 
 def fake_texts(n: int, rng: random.Random, length: int = 150) -> list[str]:
@@ -336,8 +291,7 @@ def fake_texts(n: int, rng: random.Random, length: int = 150) -> list[str]:
 
 def unit_vectors(n: int, seed: int, dim: int = 384) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return v
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def bigrams(text: str) -> list[str]:
@@ -350,75 +304,80 @@ def choose_tokenizer(texts: Sequence[str]) -> tuple[Callable[[str], list[str]], 
     from rag.text import tokens
 
     tokens("预热分词器")
-    sample = texts[:1000]
     t = time.perf_counter()
-    for x in sample:
+    for x in texts[:1000]:
         tokens(x)
-    projected = (time.perf_counter() - t) / len(sample) * len(texts)
+    projected = (time.perf_counter() - t) / min(1000, len(texts)) * len(texts)
     if projected <= JIEBA_LIMIT_S:
         return tokens, "jieba (rag.text.tokens)", projected
     return bigrams, f"character bigrams (jieba projected {projected:.0f} s > {JIEBA_LIMIT_S:.0f} s)", projected
 
 
-def _scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
+def insert(col: Any, texts: list[str], vectors: np.ndarray, batch: int) -> float:
+    """Seconds to add the chunks to a Chroma collection in batches."""
+    t = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        j = min(len(texts), i + batch)
+        col.add(ids=[str(x) for x in range(i, j)], embeddings=vectors[i:j], documents=texts[i:j],
+                metadatas=[{"doc_id": f"doc-{x // 500}", "position": x} for x in range(i, j)])
+    return time.perf_counter() - t
+
+
+def query_times(col: Any, bm25: Any, tokenize: Callable[[str], list[str]], vectors: np.ndarray, n: int, k: int) -> dict[str, list[float]]:
+    """Milliseconds per query: Chroma dense, BM25 (tokenize + score + sort), numpy brute force."""
+    qv, qt = unit_vectors(n, len(vectors) + 1), fake_texts(n, random.Random(len(vectors)), 24)
+    col.query(query_embeddings=qv[:2], n_results=k)  # load the HNSW index
+    out: dict[str, list[float]] = {"dense": [], "bm25": [], "numpy": []}
+    for v, q in zip(qv, qt, strict=True):
+        t = time.perf_counter()
+        col.query(query_embeddings=[v], n_results=k, include=["documents", "metadatas", "distances"])
+        out["dense"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        np.argsort(-bm25.get_scores(tokenize(q)))[:k]
+        out["bm25"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        scores = vectors @ v
+        top = np.argpartition(-scores, k)[:k]
+        top[np.argsort(-scores[top])]
+        out["numpy"].append((time.perf_counter() - t) * 1000)
+    out["hybrid"] = [a + b for a, b in zip(out["dense"], out["bm25"], strict=True)]
+    return out
+
+
+def scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
+    """Build one synthetic index of n chunks in a temp dir, query it, and free it."""
     import bm25s
     import chromadb
     from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
 
-    rng = random.Random(n)
-    texts, vectors = fake_texts(n, rng), unit_vectors(n, n)
+    texts, vectors = fake_texts(n, random.Random(n)), unit_vectors(n, n)
     rss0 = rss_mb()
     with tempfile.TemporaryDirectory(prefix="policyqa-scale-") as tmp:
         client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
         col = client.create_collection("scale", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        batch = min(5000, client.get_max_batch_size())
-        t = time.perf_counter()
-        for i in range(0, n, batch):
-            j = min(n, i + batch)
-            col.add(ids=[str(x) for x in range(i, j)], embeddings=vectors[i:j], documents=texts[i:j],
-                    metadatas=[{"doc_id": f"doc-{x // 500}", "position": x} for x in range(i, j)])
-        insert_s = time.perf_counter() - t
+        insert_s = insert(col, texts, vectors, min(5000, client.get_max_batch_size()))
         tokenize, how, projected = choose_tokenizer(texts)
         t = time.perf_counter()
         bm25 = bm25s.BM25()
         bm25.index([tokenize(x) or ["∅"] for x in texts], show_progress=False)
         bm25_s = time.perf_counter() - t
-        qv, qt = unit_vectors(n_queries, n + 1), fake_texts(n_queries, rng, 24)
-        col.query(query_embeddings=qv[:2], n_results=k)  # load the HNSW index
-        dense, sparse, brute, hybrid = [], [], [], []
-        for v, q in zip(qv, qt, strict=True):
-            t = time.perf_counter()
-            col.query(query_embeddings=[v], n_results=k, include=["documents", "metadatas", "distances"])
-            dense.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            np.argsort(-bm25.get_scores(tokenize(q)))[:k]
-            sparse.append((time.perf_counter() - t) * 1000)
-            hybrid.append(dense[-1] + sparse[-1])
-            t = time.perf_counter()
-            scores = vectors @ v
-            top = np.argpartition(-scores, k)[:k]
-            top[np.argsort(-scores[top])]
-            brute.append((time.perf_counter() - t) * 1000)
+        ms = query_times(col, bm25, tokenize, vectors, n_queries, k)
         rss = rss_mb()
         client.delete_collection("scale")
-        del col, client
+        del col, client, bm25
         SharedSystemClient.clear_system_cache()
-    b50 = _pct(brute)[0]
-    d50, d95 = _pct(dense)
-    s50, s95 = _pct(sparse)
-    h50, h95 = _pct(hybrid)
+    base = _pct(ms["numpy"])[0]
     label = f"N={n:,}"
     sec.add(f"{label} Chroma insert", insert_s, "s")
     sec.add(f"{label} BM25 tokenize+index", bm25_s, "s")
     sec.add(f"{label} jieba tokenize (projected)", projected, "s")
-    sec.add(f"{label} dense query p50 (Chroma)", d50, "ms", b50)
-    sec.add(f"{label} dense query p95 (Chroma)", d95, "ms")
-    sec.add(f"{label} BM25 query p50", s50, "ms")
-    sec.add(f"{label} BM25 query p95", s95, "ms")
-    sec.add(f"{label} dense+BM25 query p50", h50, "ms", b50, "<= 150" if n == 100000 else "")
-    sec.add(f"{label} dense+BM25 query p95", h95, "ms")
-    sec.add(f"{label} process RSS (growth)", rss, "MiB", rss0)
+    for kind, name in (("dense", "dense (Chroma)"), ("bm25", "BM25"), ("hybrid", "dense+BM25")):
+        p50, p95 = _pct(ms[kind])
+        target = "<= 150" if kind == "hybrid" and n == 100000 else ""
+        sec.add(f"{label} {name} query p50", p50, "ms", None if kind == "bm25" else base, target)
+        sec.add(f"{label} {name} query p95", p95, "ms")
+    sec.add(f"{label} process RSS", rss, "MiB", rss0)
     sec.notes.append(f"N={n:,}: BM25 tokenizer: {how}")
 
 
@@ -426,14 +385,11 @@ def bench_scale(sizes: Sequence[int], n_queries: int = 50, k: int = 30) -> Secti
     """Synthetic indexes of N chunks (random text, random unit vectors of dim 384), queried like the real path."""
     sec = Section("4. Scale (synthetic chunks, dim 384, top-30)", "numpy brute-force cosine top-k over the same vectors (p50)")
     for n in sizes:
-        log.info("scale: building %d synthetic chunks", n)
-        _scale_one(sec, n, n_queries, k)
+        log.info("scale: %d synthetic chunks", n)
+        scale_one(sec, n, n_queries, k)
         gc.collect()
-    sec.notes.append("RSS baseline = this process before building that size; query vectors are random too")
+    sec.notes.append("RSS baseline = this process before building that size (it also holds the embedding model)")
     return sec
-
-
-# -- the command -----------------------------------------------------------------------------------------
 
 
 def emit(sections: list[Section], sec: Section) -> None:
