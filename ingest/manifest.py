@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from rag.errors import InvalidInput
-from rag.types import DocumentInfo
+from rag.types import DocType, DocumentInfo
 
 MANIFEST = "manifest.json"
 _DATE = r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日"
@@ -36,6 +36,7 @@ def guess_info(rel_path: str, text: str) -> DocumentInfo:
     title = first if 2 <= len(first) <= 60 else Path(rel_path).stem
     adopted = _iso(re.search(_DATE + r"[^。\n]{0,40}(通过|发布|公布|印发)", text))
     in_force = _iso(re.search(r"自" + _DATE + r"起施行", text))
+    kind: DocType
     if title.endswith("法"):
         kind = "law"
     elif title.endswith("条例"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from typing import Any
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -29,10 +30,12 @@ class BaselineQA:
         self.top_k = top_k
         self._dir = tempfile.TemporaryDirectory(prefix="policyqa-baseline-")
         client = chromadb.PersistentClient(path=self._dir.name, settings=ChromaSettings(anonymized_telemetry=False))
-        self._col = client.create_collection(f"baseline-{uuid.uuid4().hex[:8]}", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        self._col: Any = client.create_collection(f"baseline-{uuid.uuid4().hex[:8]}", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         self.texts: dict[str, str] = {}
         self.titles: dict[str, str] = {}
-        ids, docs, metas = [], [], []
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[Any] = []
         for info in version.documents():
             _, text = version.document(info.id)
             self.texts[info.id], self.titles[info.id] = text, info.title
@@ -44,7 +47,7 @@ class BaselineQA:
         vectors = embedder.embed_documents(docs)
         self.build_seconds = time.perf_counter() - started
         for i in range(0, len(ids), 1000):
-            self._col.add(ids=ids[i : i + 1000], embeddings=[list(map(float, v)) for v in vectors[i : i + 1000]], documents=docs[i : i + 1000], metadatas=metas[i : i + 1000])
+            self._col.add(ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000], documents=docs[i : i + 1000], metadatas=metas[i : i + 1000])
         self.chunks = len(ids)
 
     def search(self, question: str, k: int) -> list[tuple[str, dict]]:

@@ -125,9 +125,9 @@ class Retriever:
             ranks[cid] = (ranks.get(cid, (None, None))[0], rank + 1)
         scored = []
         for cid, base in fused.items():
-            chunk = self.chunks[self.by_id[cid]] if cid in self.by_id else None
-            if chunk is None:
+            if cid not in self.by_id:
                 continue
+            chunk = self.chunks[self.by_id[cid]]
             scored.append((base * self._boost(chunk, info), chunk))
         for chunk in self._articles(info, scoped):
             scored.append((1.0, chunk))  # a named article goes straight to the top

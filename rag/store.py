@@ -63,7 +63,7 @@ class IndexVersion:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+    def add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any) -> None:
         """Store one document: its chunks with their vectors, and its cleaned text for quote checks."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
@@ -262,6 +262,7 @@ class VectorIndex:
         return self._server.get_or_create_collection(f"{self.prefix}-meta", embedding_function=None)
 
     def _version(self, name: str, create: bool, signature: dict[str, Any]) -> IndexVersion:
+        client: Any
         if self.url:
             client = self._server
         else:

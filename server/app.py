@@ -79,7 +79,11 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = embedder or await anyio.to_thread.run_sync(SentenceTransformerEmbedder, settings)
+        model: Embedder
+        if embedder is None:
+            model = await anyio.to_thread.run_sync(SentenceTransformerEmbedder, settings)
+        else:
+            model = embedder
         service = Service(settings, model)
         app.state.service = service
         if not settings.api_keys:

@@ -16,7 +16,6 @@ from ingest.pipeline import Ingestor
 from rag.pipeline import QA
 from rag.retrieve import Filters, Retriever
 from rag.store import VectorIndex
-
 from tests.conftest import free_port, start_server, stop_server
 
 
