@@ -12,19 +12,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.query import QueryInfo
+from rag.query import KIND_UNITS, QueryInfo
 from rag.text import numbers, tokens
 from rag.types import Chunk, Citation, Passage
 
 _UNIT_SPLIT = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」）)]*|(?=\n)|$)")
 _ENUM = re.compile(r"^(?:[-•➤]\s*)?([一二三四五六七八九十]+)是(.{2,20})$")
-_KIND_UNITS = {
-    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
-    "percent": ("%",),
-    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人", "岁"),
-    "multiple": ("倍",),
-    "date": ("年", "月", "日"),
-}
 _HEADING = re.compile(r"[^\d\t。，；：！？,.;:!?]{1,20}")
 _RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|第一")
 _GENERIC = {"人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共"}
@@ -137,8 +130,8 @@ class ExtractiveAnswerer:
             return False
         if any(y not in scope for y in info.years):
             return False
-        if info.kind in _KIND_UNITS:
-            units = _KIND_UNITS[info.kind]
+        if info.kind in KIND_UNITS:
+            units = KIND_UNITS[info.kind]
             if info.kind == "date":
                 return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", u.text))
             found = numbers(u.text)

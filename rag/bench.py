@@ -67,7 +67,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def add(self, name: str, value: float, unit: str = "", baseline: float | None = None, target: str = "") -> None:
-        self.figures.append(Figure(name, round(value, 3), unit, None if baseline is None else round(baseline, 3), target))
+        self.figures.append(Figure(name, round(float(value), 3), unit, None if baseline is None else round(float(baseline), 3), target))
 
     def as_dict(self) -> dict[str, Any]:
         figs = [{**asdict(f), "ratio": f.ratio, "status": f.status} for f in self.figures]
@@ -87,7 +87,7 @@ def render(sec: Section) -> str:
 def _num(v: float | None) -> str:
     if v is None:
         return "-"
-    return f"{v:.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
+    return f"{v:.0f}" if float(v).is_integer() or abs(v) >= 1000 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
 
 
 def _pct(values: Sequence[float]) -> tuple[float, float]:

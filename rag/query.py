@@ -35,6 +35,13 @@ _NUMERIC_KINDS = [
     ("multiple", r"多少倍|几倍|倍"),
     ("number", r"多少|几|多大|多高|多长|how much|how big"),
 ]
+KIND_UNITS = {  # units a number of each asked kind carries
+    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
+    "percent": ("%",),
+    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人", "岁"),
+    "multiple": ("倍",),
+    "date": ("年", "月", "日"),
+}
 _LIST = re.compile(r"哪些|哪几|(?<!第)几条|分别|列举|包括什么|包括哪|都有|which (?:cities|ones)|what are|list")
 ARTICLE_REF = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 

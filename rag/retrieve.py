@@ -14,20 +14,13 @@ from pydantic import BaseModel
 
 from rag.embed import Embedder
 from rag.errors import InvalidInput
-from rag.query import QueryInfo, analyze
+from rag.query import KIND_UNITS, QueryInfo, analyze
 from rag.store import IndexVersion
 from rag.text import add_words, numbers, tokens
 from rag.types import Chunk, DocumentInfo, Passage
 
 log = logging.getLogger(__name__)
 RRF_K = 60
-_KIND_UNITS = {
-    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元"),
-    "percent": ("%",),
-    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人"),
-    "multiple": ("倍",),
-    "date": ("年", "月", "日"),
-}
 
 
 class Filters(BaseModel):
@@ -176,8 +169,8 @@ class Retriever:
         if info.doc_ids:
             named = chunk.doc_id in info.doc_ids or any(self.docs[d].title in chunk.context for d in info.doc_ids if d in self.docs)
             boost *= 1.4 if named else 0.8
-        if info.kind in _KIND_UNITS:
-            units = _KIND_UNITS[info.kind]
+        if info.kind in KIND_UNITS:
+            units = KIND_UNITS[info.kind]
             if any(n.endswith(units) for n in numbers(chunk.text)):
                 boost *= 1.3
         elif info.kind and re.search(r"\d", chunk.text):

@@ -22,9 +22,11 @@ def test_figures_have_ratio_and_target_status() -> None:
 def test_render_and_json() -> None:
     sec = Section("2. Latency", "a baseline")
     sec.add("total p50", 42.0, "ms", 21.0, "<= 60")
+    sec.add("documents", 11, "", 3)
     sec.notes.append("a note")
     text = render(sec)
     assert "== 2. Latency ==" in text and "baseline: a baseline" in text
+    assert "11" in text and "3.67x" in text
     assert "2x" in text and "PASS" in text and "note: a note" in text
     data = json.loads(json.dumps(sec.as_dict()))
     assert data["figures"][0]["ratio"] == 2.0 and data["figures"][0]["status"] == "PASS"
