@@ -142,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="print latency, throughput, ingest and scale figures against a baseline")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000])
+    s.add_argument("--json", default="", metavar="PATH", help="also write every figure as JSON")
     s.set_defaults(func=cmd_bench)
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", default="")
