@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import chromadb
@@ -40,10 +41,27 @@ def index_signature(settings: Settings, embedding_model: str) -> dict[str, Any]:
 class IndexVersion:
     """One complete build of the index: its chunks (with vectors) and its cleaned documents."""
 
-    def __init__(self, name: str, chunks: Any, docs: Any) -> None:
+    def __init__(self, name: str, chunks: Any, docs: Any, root: Path | None = None) -> None:
         self.name = name
         self._chunks = chunks
         self._docs = docs
+        self._root = root
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Translate storage failures (a full disk, a read-only folder) into a clear IndexWriteError."""
+        try:
+            yield
+        except IndexWriteError:
+            raise
+        except Exception as exc:
+            if self._root is not None:
+                free = shutil.disk_usage(self._root if self._root.exists() else self._root.parent).free
+                if free < 50_000_000:
+                    raise IndexWriteError(f"the disk holding {self._root} is full ({free // 1024} KiB free)") from exc
+            if isinstance(exc, OSError) or "readonly" in str(exc).lower() or "disk" in str(exc).lower():
+                raise IndexWriteError(f"cannot write the index: {exc}") from exc
+            raise
 
     @property
     def signature(self) -> dict[str, Any]:
@@ -65,6 +83,10 @@ class IndexVersion:
 
     def add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any) -> None:
         """Store one document: its chunks with their vectors, and its cleaned text for quote checks."""
+        with self._writing():
+            self._add(doc, text, chunks, embeddings)
+
+    def _add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any) -> None:
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             self._chunks.upsert(
@@ -79,6 +101,10 @@ class IndexVersion:
 
     def copy_document(self, source: IndexVersion, doc_id: str) -> None:
         """Carry an unchanged document over from the previous version, vectors included."""
+        with self._writing():
+            self._copy(source, doc_id)
+
+    def _copy(self, source: IndexVersion, doc_id: str) -> None:
         got = source._chunks.get(where={"doc_id": doc_id}, include=["embeddings", "documents", "metadatas"])
         doc = source._docs.get(ids=[doc_id], include=["documents", "metadatas"])
         for i in range(0, len(got["ids"]), _BATCH):
@@ -281,4 +307,4 @@ class VectorIndex:
         else:
             chunks = client.get_collection(f"{base}-chunks", embedding_function=None)
             docs = client.get_collection(f"{base}-docs", embedding_function=None)
-        return IndexVersion(name, chunks, docs)
+        return IndexVersion(name, chunks, docs, None if self.url else self.root)

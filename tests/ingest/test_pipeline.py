@@ -160,3 +160,22 @@ def test_cli_exit_code_names_bad_files(make_settings, small_corpus: Path) -> Non
     assert done.returncode == 1
     assert "broken.pdf" in done.stderr and "corrupt" in done.stderr
     assert "documents: 3" in done.stdout
+
+
+def test_a_full_disk_is_a_clear_error_and_the_old_index_stays(make_settings, embedder, small_corpus: Path, tmp_path: Path) -> None:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root) to fill a disk")
+    try:
+        settings = make_settings(corpus_dir=small_corpus, index_dir=mount / "index")
+        ingest(settings, embedder, [small_corpus / "2021-algorithmic-recommendation-provisions.md"])
+        before = snapshot(settings)
+        for name in ("2021-personal-information-protection-law.md", "2021-science-and-technology-progress-law.md"):
+            shutil.copy(CORPUS / "policies" / name, small_corpus)
+        with pytest.raises(IndexWriteError, match=r"the disk holding .* is full"):
+            ingest(settings, embedder)
+        after = snapshot(settings)
+        assert after[0] == before[0] and [c.id for c in after[2]] == [c.id for c in before[2]]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
