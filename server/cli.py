@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.bench import main as bench_main
+    from server.bench import main as bench_main
 
     return bench_main(args, settings)
 

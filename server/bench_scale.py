@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.bench import Section, _pct, rss_mb
+from server.bench import Section, _pct, rss_mb
 
 log = logging.getLogger(__name__)
 JIEBA_LIMIT_S = 60.0  # above this projected tokenizing time the scale test falls back to character bigrams

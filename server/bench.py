@@ -309,7 +309,7 @@ def main(args: Any, settings: Settings) -> int:
         gc.collect()
         log.info("HTTP")
         emit(sections, bench_http(s, repeats, seconds, Path(tmp)))
-    from rag.bench_scale import bench_scale  # imports this module's report types
+    from server.bench_scale import bench_scale  # imports this module's report types
 
     emit(sections, bench_scale(sizes, 20 if quick else 50))
     missed = [f.name for sec in sections for f in sec.figures if f.status == "MISS"]

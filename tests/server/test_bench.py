@@ -6,8 +6,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from rag.bench import Figure, Section, drive, render, rss_mb
-from rag.bench_scale import bench_scale, bigrams
+from server.bench import Figure, Section, drive, render, rss_mb
+from server.bench_scale import bench_scale, bigrams
 
 
 def test_figures_have_ratio_and_target_status() -> None:
