@@ -41,7 +41,11 @@ class SentenceTransformerEmbedder:
     def __init__(self, settings: Settings, batch_size: int = 8) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if settings.torch_threads > 0:
+            torch.set_num_threads(settings.torch_threads)
 
         self.name = settings.embedding_model
         path = model_path(settings)

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     index_dir: Path = ROOT / "data" / "index"
     model_cache: Path = Field(default_factory=_default_cache)
     embedding_model: str = DEFAULT_MODEL
+    torch_threads: int = 0  # 0 = torch's default; `serve --workers N` splits the cores between workers
     chroma_url: str = ""
     collection_prefix: str = "policyqa"
 

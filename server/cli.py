@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -106,7 +107,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     if not settings.api_keys and host not in {"127.0.0.1", "localhost", "::1"}:
         logging.getLogger(__name__).warning("no API keys are set: binding to %s exposes the service without keys", host)
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=args.port or settings.port, workers=args.workers)
+    workers = max(1, args.workers)
+    if workers > 1 and not settings.torch_threads:
+        # each worker process builds its own Settings: pass the share of cores down through the environment
+        os.environ["POLICYQA_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=args.port or settings.port, workers=workers)
     return 0
 
 
