@@ -198,7 +198,7 @@ class ExtractiveAnswerer:
             return None
         last = max(rows, key=lambda u: int(u.text.split("\t")[0]))
         n = last.text.split("\t")[0]
-        return Draft([(f"共{n}个，最后一项为“{last.text.replace(chr(9), ' ')}”", [_cite(last)])], False, 1.0)
+        return Draft([(f"共{n}个，最后为“{last.text.replace(chr(9), ' ')}”", [_cite(last)])], False, 1.0)
 
 
 def idf_table(chunks: list[Chunk]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.text import normalize, numbers
+from rag.text import checked_numbers, normalize
 from rag.types import Answer
 from rag.verify import number_supported, quote_is_verbatim
 
@@ -95,7 +95,7 @@ def score_row(row: Row, answer: Answer, retrieved: list[str], doc_text: Callable
     if not answer.abstained:
         body = re.sub(r"\[\d+\]", "", text)
         passages = [c.quote for c in answer.citations] + [c.text for c in answer.citations]
-        unsupported = [n for n in numbers(body) if not number_supported(n, passages)]
+        unsupported = [n for n in checked_numbers(body) if not number_supported(n, passages)]
     bad_quotes = [c.quote for c in answer.citations if not quote_is_verbatim(c.quote, doc_text(c.document_id))]
     hit_rank = next((i + 1 for i, p in enumerate(retrieved) if any(_contains(p, e) for e in row.evidence)), None)
     return {

@@ -69,6 +69,22 @@ UNIT = (
 NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
 
 
+CN_NUMBER = re.compile(
+    r"(?<![零〇一二两三四五六七八九十百千])(第)?([零〇一二两三四五六七八九十百千]+)(?![零〇一二两三四五六七八九十百千])"
+    r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年]))([成倍个家项名位岁年]?)"
+)
+
+
+def cn_numbers(text: str) -> list[str]:
+    """Chinese numerals that count or rank ("三成", "两倍", "第三位"); article numbers (第五十五条) excluded."""
+    out = []
+    for m in CN_NUMBER.finditer(text):
+        value = cn_to_int(m.group(2))
+        if value:
+            out.append(f"{m.group(1) or ''}{value}{m.group(3)}")
+    return out
+
+
 def numbers(text: str) -> list[str]:
     """The numbers in a text as normalised "value+unit" strings (dates keep 年/月/日 as units)."""
     out = []
@@ -79,6 +95,11 @@ def numbers(text: str) -> list[str]:
             value = value.rstrip("0").rstrip(".")
         out.append(value + (m.group(2) or "").lower())
     return out
+
+
+def checked_numbers(text: str) -> list[str]:
+    """Every number an answer must back with a quote: Arabic with units, and counting Chinese numerals."""
+    return numbers(text) + cn_numbers(text)
 
 
 def bare_numbers(text: str) -> set[str]:

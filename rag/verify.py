@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import normalize, numbers
+from rag.text import checked_numbers, normalize
 from rag.types import Citation, Claim
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -25,12 +25,12 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
 def number_supported(number: str, quotes: list[str]) -> bool:
     """A number (with its unit, if any) occurs in one of the quotes after normalisation."""
     for quote in quotes:
-        found = numbers(quote)
+        found = checked_numbers(quote)
         if number in found:
             return True
-        value = re.match(r"[\d.]+", number)
+        value = re.fullmatch(r"([\d.]+)\D*", number)
         # a bare number on either side (a table cell, "共18个") matches on its value alone
-        if value and any(f == value.group(0) or (number == value.group(0) and re.match(r"[\d.]+", f).group(0) == number) for f in found):  # type: ignore[union-attr]
+        if value and any(f == value.group(1) or (number == value.group(1) and re.match(rf"{re.escape(number)}(?![\d.])", f)) for f in found):
             return True
     return False
 
@@ -43,7 +43,7 @@ def verify_answer(answer: str, citations: list[Citation]) -> tuple[str, list[Cla
         good = [n for n in refs if n in valid]
         clean = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", sentence)
         body = MARKER.sub("", clean)
-        nums = numbers(body)
+        nums = checked_numbers(body)
         quotes = [valid[n].quote for n in good] + [valid[n].text for n in good]
         verified = bool(good) and all(number_supported(x, quotes) for x in nums)
         claims.append(Claim(sentence=clean, citations=good, numbers=nums, verified=verified))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.text import cn_to_int, int_to_cn, numbers
+from rag.text import checked_numbers, cn_to_int, int_to_cn, numbers
 from rag.types import Citation
 from rag.verify import number_supported, split_claims, verify_answer
 
@@ -22,6 +22,7 @@ def cite(n: int, quote: str) -> Citation:
         ("自2021年9月1日起", ["2021年", "9月", "1日"]),
         ("是中国1.6倍，约1500家", ["1.6倍", "1500家"]),
         ("9.60%", ["9.6%"]),
+
     ],
 )
 def test_numbers_keep_unit(text: str, expected: list[str]) -> None:
@@ -38,6 +39,17 @@ def test_a_number_needs_the_same_unit() -> None:
     assert not number_supported("82亿元", ["规模达到82亿美元"])
     assert not number_supported("8.2亿美元", ["规模达到82亿美元"])
     assert number_supported("18个", ["18\t哈尔滨国家新一代人工智能创新发展试验区"])
+
+
+def test_counting_chinese_numerals_are_checked_but_not_article_numbers() -> None:
+    assert checked_numbers("约占全国总数的三成，位居全球第三位") == ["3成", "第3位"]
+    assert checked_numbers("《数据安全法》第五十五条规定，一体化") == []
+
+
+def test_chinese_numerals_are_checked_too() -> None:
+    quote = [cite(1, "中国保持较快发展势头，人工智能创新指数连续2年排名第二。")]
+    assert verify_answer("中国排名第二[1]。", quote)[0] == "中国排名第二[1]。"
+    assert verify_answer("中国排名第一[1]。", quote)[0] == ""
 
 
 def test_unsupported_sentences_and_bad_markers_are_dropped() -> None:
