@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ingest.manifest import guess_info, read_manifest
-
 from tests.conftest import CORPUS
 
 
