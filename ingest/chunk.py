@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ingest.clean import MappedText
 from rag.text import PLACES, cn_to_int
@@ -31,7 +31,6 @@ class Piece:
     header: str = ""  # table header row, repeated in the context of every row chunk
     kind: str = "text"
     group: int = 0  # pieces of different groups never share a chunk
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Chunker:

@@ -93,7 +93,7 @@ class Ingestor:
                 report.pages += len(raw.pages)
             drop = set(remove or [])
             if sync:
-                drop |= {d for d in old if d not in wanted and not self._failed_id(d, report, corpus)}
+                drop |= {d for d in old if d not in wanted and not self._failed_id(d, report)}
             report.removed = sorted(d for d in drop if d in old)
             todo = {}
             for doc_id, (path, raw, info) in wanted.items():
@@ -138,7 +138,7 @@ class Ingestor:
         version.check(self.signature)
         return version
 
-    def _failed_id(self, doc_id: str, report: IngestReport, corpus: Path) -> bool:
+    def _failed_id(self, doc_id: str, report: IngestReport) -> bool:
         """A file that still exists but failed to load keeps its previous chunks."""
         return any(slug(Path(p).stem) == doc_id or Path(p).stem == doc_id for p in report.failed)
 

@@ -149,7 +149,7 @@ class QA:
         draft = loaded.answerer.answer(info, passages, loaded.by_doc)
         answer = self._compose(question, resolved, info, draft, passages, loaded)
         if use_llm and self.llm is not None and passages:
-            answer = self._llm(answer, resolved, info, passages, loaded)
+            answer = self._llm(answer, resolved, passages)
         timings["answer"] = _ms(t)
         timings["total"] = _ms(started)
         answer.timings_ms = timings
@@ -175,7 +175,7 @@ class QA:
             for piece in self.llm.stream(extractive.resolved_question, passages):
                 pieces.append(piece)
                 yield "delta", piece
-            answer = self.check_llm(extractive, "".join(pieces), passages, loaded)
+            answer = self.check_llm(extractive, "".join(pieces), passages)
         except LLMError as exc:
             log.warning("LLM stream failed, answering extractively: %s", exc.message)
             answer = extractive
@@ -241,7 +241,7 @@ class QA:
             abstained=True, related=related, mode="extractive", index_version=version,
         )
 
-    def _llm(self, extractive: Answer, resolved: str, info: QueryInfo, passages: list[Passage], loaded: Loaded) -> Answer:
+    def _llm(self, extractive: Answer, resolved: str, passages: list[Passage]) -> Answer:
         """The LLM writes from the numbered passages; its numbers and markers are checked like ours."""
         assert self.llm is not None
         try:
@@ -249,9 +249,9 @@ class QA:
         except LLMError as exc:
             log.warning("LLM failed, answering extractively: %s", exc.message)
             return extractive
-        return self.check_llm(extractive, text, passages, loaded)
+        return self.check_llm(extractive, text, passages)
 
-    def check_llm(self, extractive: Answer, text: str, passages: list[Passage], loaded: Loaded | None = None) -> Answer:
+    def check_llm(self, extractive: Answer, text: str, passages: list[Passage]) -> Answer:
         """Keep the verified sentences of an LLM answer; fall back to the extractive answer if none."""
         citations = [
             Citation(

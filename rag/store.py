@@ -142,9 +142,6 @@ class IndexVersion:
             return [found[i] for i in ids if i in found]
         return sorted(found.values(), key=lambda c: (c.doc_id, c.position))
 
-    def titles(self) -> dict[str, str]:
-        return {d.id: d.title for d in self.documents()}
-
     def documents(self) -> list[DocumentInfo]:
         got = self._docs.get(include=["metadatas"])
         return sorted((_info(m) for m in got["metadatas"]), key=lambda d: d.id)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ingest.load import SUPPORTED, load
 from ingest.manifest import slug
+from ingest.pipeline import IngestReport
 from rag.errors import InvalidInput, NotFound, PolicyQAError
 from rag.pipeline import QA, clean_question
 from rag.types import Answer, Chunk
@@ -221,11 +222,10 @@ async def delete(doc_id: str, request: Request) -> IngestResponse:
     return _ingest_response(report)
 
 
-def _ingest_response(report: object) -> IngestResponse:
-    r = report  # IngestReport
+def _ingest_response(r: IngestReport) -> IngestResponse:
     return IngestResponse(
-        index_version=r.version, added=r.added, updated=r.updated, removed=r.removed,  # type: ignore[attr-defined]
-        unchanged=r.unchanged, failed=r.failed, chunks=r.chunks, seconds=round(r.seconds, 2),  # type: ignore[attr-defined]
+        index_version=r.version, added=r.added, updated=r.updated, removed=r.removed,
+        unchanged=r.unchanged, failed=r.failed, chunks=r.chunks, seconds=round(r.seconds, 2),
     )
 
 
