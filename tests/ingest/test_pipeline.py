@@ -178,4 +178,5 @@ def test_a_full_disk_is_a_clear_error_and_the_old_index_stays(make_settings, emb
         after = snapshot(settings)
         assert after[0] == before[0] and [c.id for c in after[2]] == [c.id for c in before[2]]
     finally:
+        # lazy: Chroma's cached client still holds files there until the process ends
         subprocess.run(["umount", "-l", str(mount)], check=False)

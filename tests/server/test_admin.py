@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from rag.settings import Settings
 from server.app import create_app
 from tests.conftest import PDFS
+from tests.server.clients import wait_ready
 
 ADMIN = {"Authorization": "Bearer adm"}
 USER = {"Authorization": "Bearer k1"}
@@ -27,19 +28,6 @@ PDF_ID = "2022-shenzhen-ai-industry-promotion-regulation"
 SHENZHEN_Q = "深圳市人工智能产业的主管部门是哪个部门？"
 DSL_Q = "《数据安全法》从什么时候开始施行？"
 SMALL_IDS = {"2021-data-security-law", "2021-algorithmic-recommendation-provisions", "2016-cybersecurity-law"}
-READY_TIMEOUT_S = 180
-
-
-def wait_ready(client: TestClient, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.get("/readyz")
-        if r.status_code == 200:
-            return r.json()
-        assert r.status_code == 503 and r.json()["error"] == "index_not_ready", r.text
-        if time.monotonic() > deadline:
-            pytest.fail(f"/readyz still 503 after {timeout}s: {r.text}")
-        time.sleep(0.5)
 
 
 @contextmanager
