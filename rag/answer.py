@@ -265,5 +265,5 @@ def _strip(text: str) -> str:
 def _cite(u: Unit) -> Citation:
     return Citation(
         n=0, chunk_id=u.chunk.id, document_id=u.chunk.doc_id, title="", quote=u.text, text=u.chunk.text,
-        page=u.chunk.page or None, section=u.chunk.location().split("，")[0], start=u.start, end=u.end,
+        page=u.chunk.page or None, section=u.chunk.place(), start=u.start, end=u.end,
     )

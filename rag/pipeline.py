@@ -133,6 +133,19 @@ class QA:
     ) -> Answer:
         """Answer one question (with earlier user turns for follow-ups)."""
         started = time.perf_counter()
+        answer, passages = self._extractive(question, top_k, filters, history)
+        if use_llm and self.llm is not None and passages:
+            t = time.perf_counter()
+            timings = answer.timings_ms
+            answer = self._llm(answer, answer.resolved_question, passages)
+            answer.timings_ms = {**timings, "answer": timings["answer"] + _ms(t)}
+        answer.timings_ms["total"] = _ms(started)
+        return answer
+
+    def _extractive(
+        self, question: str, top_k: int | None, filters: Filters | None, history: list[str] | None,
+    ) -> tuple[Answer, list[Passage]]:
+        """The checked extractive answer and the passages it was drawn from (an LLM writes from the same ones)."""
         question = clean_question(question, self.settings.max_question_chars)
         history = [clean_question(h, self.settings.max_question_chars) for h in history or []]
         k = top_k or self.settings.top_k
@@ -148,12 +161,9 @@ class QA:
         t = time.perf_counter()
         draft = loaded.answerer.answer(info, passages, loaded.by_doc)
         answer = self._compose(question, resolved, info, draft, passages, loaded)
-        if use_llm and self.llm is not None and passages:
-            answer = self._llm(answer, resolved, passages)
         timings["answer"] = _ms(t)
-        timings["total"] = _ms(started)
         answer.timings_ms = timings
-        return answer
+        return answer, passages
 
     def ask_stream(
         self, question: str, top_k: int | None = None, filters: Filters | None = None, history: list[str] | None = None,
@@ -167,9 +177,7 @@ class QA:
             yield "answer", answer
             return
         started = time.perf_counter()
-        extractive = self.ask(question, top_k, filters, history, use_llm=False)
-        loaded = self.loaded
-        passages = loaded.retriever.search(extractive.resolved_question, top_k or self.settings.top_k, filters)
+        extractive, passages = self._extractive(question, top_k, filters, history)
         pieces: list[str] = []
         try:
             for piece in self.llm.stream(extractive.resolved_question, passages):
@@ -231,7 +239,7 @@ class QA:
     def _abstain(self, question: str, resolved: str, info: QueryInfo, passages: list[Passage], version: str) -> Answer:
         related = [
             RelatedPassage(
-                chunk_id=p.chunk.id, document_id=p.chunk.doc_id, title=p.title, section=p.chunk.location().split("，")[0],
+                chunk_id=p.chunk.id, document_id=p.chunk.doc_id, title=p.title, section=p.chunk.place(),
                 page=p.chunk.page or None, text=p.chunk.text, score=p.score,
             )
             for p in passages[:3]
@@ -256,7 +264,7 @@ class QA:
         citations = [
             Citation(
                 n=i + 1, chunk_id=p.chunk.id, document_id=p.chunk.doc_id, title=p.title, quote=p.chunk.text,
-                text=p.chunk.text, page=p.chunk.page or None, section=p.chunk.location().split("，")[0],
+                text=p.chunk.text, page=p.chunk.page or None, section=p.chunk.place(),
                 start=p.chunk.start, end=p.chunk.end,
             )
             for i, p in enumerate(passages)

@@ -50,10 +50,13 @@ class Chunk(BaseModel):
         """What gets embedded and indexed for BM25: the heading context, then the passage."""
         return f"{self.context}\n{self.text}"
 
+    def place(self) -> str:
+        """Where in its document: chapter and article for laws, the section otherwise."""
+        return " ".join(p for p in (self.chapter, self.article) if p) or self.section
+
     def location(self) -> str:
-        """Human-readable place: chapter/article or section, plus page."""
-        place = " ".join(p for p in (self.chapter, self.article) if p) or self.section
-        return f"{place}，第{self.page}页" if self.page else place
+        """The place plus the page, as people cite it."""
+        return f"{self.place()}，第{self.page}页" if self.page else self.place()
 
 
 class Passage(BaseModel):

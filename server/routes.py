@@ -127,7 +127,7 @@ def highlights(text: str, query: str) -> list[tuple[int, int]]:
 
 def hit(chunk: Chunk, title: str, score: float, query: str = "") -> SearchHit:
     return SearchHit(
-        chunk_id=chunk.id, document_id=chunk.doc_id, title=title, section=chunk.location().split("，")[0],
+        chunk_id=chunk.id, document_id=chunk.doc_id, title=title, section=chunk.place(),
         page=chunk.page or None, start=chunk.start, end=chunk.end, text=chunk.text, score=score,
         highlights=highlights(chunk.text, query),
     )
@@ -136,8 +136,8 @@ def hit(chunk: Chunk, title: str, score: float, query: str = "") -> SearchHit:
 @v1.get("/search", response_model=SearchResponse, summary="Passages that contain or come closest to a text")
 async def search(request: Request, q: str = Query(min_length=1, max_length=2000), k: int = Query(10, ge=1, le=50)) -> SearchResponse:
     qa = qa_of(request)
-    passages = await run_in_threadpool(qa.search, q, k)
     query = clean_question(q, 2000)
+    passages = await run_in_threadpool(qa.search, query, k)
     return SearchResponse(query=query, results=[hit(p.chunk, p.title, p.score, query) for p in passages])
 
 
