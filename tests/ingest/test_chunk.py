@@ -84,7 +84,7 @@ def test_chunks_are_verbatim_spans_within_the_size_and_ids_are_stable() -> None:
         assert len(c.text) <= 480
 
 
-@pytest.mark.parametrize("pdf", sorted(p.name for p in PDFS.glob("*.pdf")))
+@pytest.mark.parametrize("pdf", ["2021-data-security-law.pdf", "2022-shenzhen-ai-industry-promotion-regulation.pdf"])
 def test_every_number_of_a_pdf_survives_cleaning_and_chunking(pdf: str) -> None:
     pages = [p.extract_text() for p in PdfReader(PDFS / pdf).pages]
     mt, starts = clean_pages(pages)
