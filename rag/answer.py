@@ -12,8 +12,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.query import KIND_UNITS, QueryInfo
-from rag.text import numbers, tokens
+from rag.query import QueryInfo, holds_kind
+from rag.text import normalize, tokens
 from rag.types import Chunk, Citation, Passage
 
 _UNIT_SPLIT = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」）)]*|(?=\n)|$)")
@@ -21,8 +21,6 @@ _ENUM = re.compile(r"^(?:[-•➤]\s*)?([一二三四五六七八九十]+)是(.{
 _HEADING = re.compile(r"[^\d\t。，；：！？,.;:!?]{1,20}")
 _RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|第一")
 _GENERIC = {"人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共"}
-NOT_FOUND_ZH = "文档中没有找到能回答这个问题的内容。以下是最接近的段落，供参考。"
-NOT_FOUND_EN = "The documents do not say. The closest passages are listed below for reference."
 
 
 @dataclass
@@ -45,16 +43,21 @@ class Draft:
     sentences: list[tuple[str, list[Citation]]]
     abstained: bool
     coverage: float
+    absent: str = ""  # what the question names that no document contains
 
 
 class ExtractiveAnswerer:
-    """Composes a short answer from the top passages; the `idf` table comes from the index."""
+    """Composes a short answer from the top passages; `idf` and `corpus` (all document texts) come from the index."""
 
-    def __init__(self, idf: dict[str, float], threshold: float = 0.35) -> None:
+    def __init__(self, idf: dict[str, float], corpus: str = "", threshold: float = 0.35) -> None:
         self.idf = idf
+        self.corpus = normalize(corpus)
         self.threshold = threshold
 
     def answer(self, info: QueryInfo, passages: list[Passage], siblings: dict[str, list[Chunk]] | None = None) -> Draft:
+        absent = next((t for t in info.other_titles if normalize(t) not in self.corpus), "")
+        if absent:  # a 《title》 that no document is or mentions ("《生成式人工智能服务管理暂行办法》")
+            return Draft([], True, 0.0, absent=f"《{absent}》")
         units = [u for i, p in enumerate(passages) for u in _units(i, p.chunk)]
         terms = self._terms(info)
         if not units or not terms:
@@ -68,13 +71,14 @@ class ExtractiveAnswerer:
             cov = self._covered(u, terms) / total
             bonus = 1.5 if defining and any(re.search(rf"(所称|^|，|。|\s){re.escape(t)}[，,]?是指", u.text) for t in terms) else 1.0
             scored.append((cov * bonus * (1 + 0.15 / (1 + u.rank)), cov, u))
-        if info.is_list:
+        scored.sort(key=lambda s: -s[0])
+        # gather a list unless one sentence already holds the question's own items ("北美、欧洲和亚太分别…")
+        if info.is_list and not (scored and scored[0][1] >= 0.8):
             listed = self._enumeration(info, passages, terms, total, siblings or {})
             if listed:
                 return listed
         if not scored:
             return Draft([], True, 0.0)
-        scored.sort(key=lambda s: -s[0])
         _, best_cov, best = scored[0]
         if best_cov < self.threshold or self._missing_key_term(info, best, terms):
             return Draft([], True, best_cov)
@@ -130,17 +134,11 @@ class ExtractiveAnswerer:
             return False
         if any(y not in scope for y in info.years):
             return False
-        if info.kind in KIND_UNITS:
-            units = KIND_UNITS[info.kind]
-            if info.kind == "date":
-                return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", u.text))
-            found = numbers(u.text)
-            return any(n.endswith(units) for n in found) or (info.kind == "count" and any(n.isdigit() for n in found))
+        if info.national and re.search(r"全球|世界", u.text) and not re.search(r"我国|中国|国内|全国", u.text):
+            return False  # a world figure does not answer a question about China
         if info.kind == "rank":
             return bool(_RANK.search(u.text))
-        if info.kind == "number":
-            return bool(re.search(r"\d", u.text))
-        return True
+        return info.kind is None or holds_kind(u.text, info.kind)
 
     def _missing_key_term(self, info: QueryInfo, best: Unit, terms: list[str]) -> bool:
         """Most of what is specific to the question (not places or generic words) is absent near the answer."""
@@ -199,6 +197,15 @@ class ExtractiveAnswerer:
         last = max(rows, key=lambda u: int(u.text.split("\t")[0]))
         n = last.text.split("\t")[0]
         return Draft([(f"共{n}个，最后为“{last.text.replace(chr(9), ' ')}”", [_cite(last)])], False, 1.0)
+
+
+def not_found(english: bool, absent: str = "") -> str:
+    """The abstention message, naming the document the corpus lacks when that is the reason."""
+    if english:
+        said = f"The documents do not include {absent}." if absent else "The documents do not say."
+        return said + " The closest passages are listed below for reference."
+    said = f"文档中没有{absent}。" if absent else "文档中没有找到能回答这个问题的内容。"
+    return said + "以下是最接近的段落，供参考。"
 
 
 def idf_table(chunks: list[Chunk]) -> dict[str, float]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.answer import NOT_FOUND_EN, NOT_FOUND_ZH, Draft, ExtractiveAnswerer, idf_table
+from rag.answer import Draft, ExtractiveAnswerer, idf_table, not_found
 from rag.embed import Embedder
 from rag.errors import IndexNotReady, InvalidInput, LLMError
 from rag.followup import is_follow_up, resolve
@@ -92,8 +92,8 @@ class QA:
             by_doc: dict[str, list[Chunk]] = {}
             for c in retriever.chunks:
                 by_doc.setdefault(c.doc_id, []).append(c)
-            answerer = ExtractiveAnswerer(idf_table(retriever.chunks), self.settings.abstain_threshold)
             texts = {d: version.document(d)[1] for d in retriever.docs}
+            answerer = ExtractiveAnswerer(idf_table(retriever.chunks), "\n".join(texts.values()), self.settings.abstain_threshold)
             self._loaded = Loaded(retriever, answerer, by_doc, texts)
             log.info("serving index version %s (%d chunks)", current, len(retriever.chunks))
             return True
@@ -208,7 +208,7 @@ class QA:
     def _compose(self, question: str, resolved: str, info: QueryInfo, draft: Draft, passages: list[Passage], loaded: Loaded) -> Answer:
         version = loaded.retriever.version.name
         if draft.abstained or not draft.sentences:
-            return self._abstain(question, resolved, info, passages, version)
+            return self._abstain(question, resolved, info, passages, version, draft.absent)
         titles = {d.id: d.title for d in loaded.retriever.docs.values()}
         citations: list[Citation] = []
         parts = []
@@ -236,7 +236,9 @@ class QA:
             citations=citations, claims=claims, mode="extractive", index_version=version,
         )
 
-    def _abstain(self, question: str, resolved: str, info: QueryInfo, passages: list[Passage], version: str) -> Answer:
+    def _abstain(
+        self, question: str, resolved: str, info: QueryInfo, passages: list[Passage], version: str, absent: str = "",
+    ) -> Answer:
         related = [
             RelatedPassage(
                 chunk_id=p.chunk.id, document_id=p.chunk.doc_id, title=p.title, section=p.chunk.place(),
@@ -245,7 +247,7 @@ class QA:
             for p in passages[:3]
         ]
         return Answer(
-            question=question, resolved_question=resolved, answer=NOT_FOUND_EN if info.english else NOT_FOUND_ZH,
+            question=question, resolved_question=resolved, answer=not_found(info.english, absent),
             abstained=True, related=related, mode="extractive", index_version=version,
         )
 

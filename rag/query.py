@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.text import PLACES, cn_to_int
+from rag.text import PLACES, checked_numbers, cn_to_int
 from rag.types import DocumentInfo
 
 GLOSSARY = {
@@ -13,7 +13,8 @@ GLOSSARY = {
     "hong kong": "香港", "macau": "澳门", "macao": "澳门", "chengdu": "成都", "wuhan": "武汉", "tianjin": "天津",
     "chongqing": "重庆", "china": "我国", "chinese": "我国", "global": "全球", "world": "全球",
     "market size": "市场规模", "market": "市场", "revenue": "营收", "r&d": "研发费用", "enterprises": "企业数量",
-    "companies": "企业数量", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
+    "companies": "企业", "job": "就业岗位", "rank": "排名", "startup": "创业", "succeed": "成功",
+    "probability": "概率", "log": "日志", "retain": "留存", "penalty": "罚款", "fine": "罚款", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
     "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
     "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
     "data security law": "数据安全法", "personal information protection law": "个人信息保护法",
@@ -28,12 +29,13 @@ SYNONYMS = {
 }
 _NUMERIC_KINDS = [
     ("rank", r"第几|排名|排第|位居|rank"),
+    ("duration", r"多长时间|多久|多少天|几天|期限|how long"),
     ("date", r"什么时候|何时|哪一?年|哪天|日期|时间|施行|生效|发布于|when|what year|date"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长多少|增长了多少|渗透率|percent|share|rate|%"),
     ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|size|revenue|value|amount"),
-    ("count", r"多少家|几家|多少个|几个|多少名|多少人|多少起|多少件|数量|(?<!第)几条|多少条|how many|number of"),
+    ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少起|多少件|数量|(?<![第哪])几条|多少条|how many|number of"),
     ("multiple", r"多少倍|几倍|倍"),
-    ("number", r"多少|几|多大|多高|多长|how much|how big"),
+    ("number", r"多少|(?<!哪)几|多大|多高|多长|how much|how big"),
 ]
 KIND_UNITS = {  # units a number of each asked kind carries
     "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
@@ -41,7 +43,20 @@ KIND_UNITS = {  # units a number of each asked kind carries
     "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人", "岁"),
     "multiple": ("倍",),
     "date": ("年", "月", "日"),
+    "duration": ("日", "天", "个", "月", "年", "小时"),
 }
+
+
+def holds_kind(text: str, kind: str | None) -> bool:
+    """Whether a text holds a number of the asked kind (any number for other kinds); ordinals count nothing."""
+    if kind == "date":
+        return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", text))
+    found = [n for n in checked_numbers(text) if not n.startswith("第")]
+    if kind in KIND_UNITS:
+        return any(n.endswith(KIND_UNITS[kind]) for n in found) or (kind == "count" and any(n.isdigit() for n in found))
+    return bool(found)
+
+
 _LIST = re.compile(r"哪些|哪几|(?<!第)几条|分别|列举|包括什么|包括哪|都有|which (?:cities|ones)|what are|list")
 ARTICLE_REF = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 
@@ -59,6 +74,8 @@ class QueryInfo:
     years: list[str] = field(default_factory=list)
     kind: str | None = None
     is_list: bool = False
+    other_titles: list[str] = field(default_factory=list)  # 《…》 in the question that name no corpus document
+    national: bool = False  # asks about China as a whole, not the world or a place
 
 
 def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
@@ -70,19 +87,22 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     extra += [zh for word, zh in SYNONYMS.items() if word in text and zh not in text]
     expanded = text + (" " + " ".join(extra) if extra else "")
     info = QueryInfo(text=text, expanded=expanded, english=english)
+    quoted = re.findall(r"《([^》]+)》", text)
+    names = [n for d in docs for n in (d.title, *d.aliases) if n and len(n) >= 3]
+    info.other_titles = [q for q in quoted if not any(n in q or q in n for n in names)]
     for doc in docs:
-        names = [doc.title, *doc.aliases]
-        if any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in names if n != "报告"):
+        if any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in (doc.title, *doc.aliases) if n != "报告"):
             info.doc_ids.append(doc.id)
     # prefer the most specific mention: "深圳经济特区数据条例" should not also pick "上海市数据条例"
     if len(info.doc_ids) > 1:
-        quoted = re.findall(r"《([^》]+)》", text)
         exact = [d.id for d in docs if d.id in info.doc_ids and any(q in (d.title, *d.aliases) for q in quoted)]
         info.doc_ids = exact or info.doc_ids
     info.articles = [n for n in (cn_to_int(m) for m in ARTICLE_REF.findall(text)) if n]
     info.places = [p for p in PLACES if p in expanded and p not in {"全国", "中国", "我国", "全球"}]
     info.places = [p for p in info.places if not any(p != q and p in q for q in info.places)]
-    info.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", expanded)
+    # a year inside a title ("《2021全球人工智能创新指数报告》") names the title, not the period asked about
+    info.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", re.sub(r"《[^》]*》", "", expanded))
+    info.national = not info.places and bool(re.search(r"我国|中国|国内|全国", expanded)) and not re.search(r"全球|世界|国际|各国", expanded)
     for kind, pattern in _NUMERIC_KINDS:
         if re.search(pattern, expanded, flags=re.I):
             info.kind = kind

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -14,9 +13,9 @@ from pydantic import BaseModel
 
 from rag.embed import Embedder
 from rag.errors import InvalidInput
-from rag.query import KIND_UNITS, QueryInfo, analyze
+from rag.query import KIND_UNITS, QueryInfo, analyze, holds_kind
 from rag.store import IndexVersion
-from rag.text import add_words, numbers, tokens
+from rag.text import add_words, tokens
 from rag.types import Chunk, DocumentInfo, Passage
 
 log = logging.getLogger(__name__)
@@ -169,11 +168,9 @@ class Retriever:
         if info.doc_ids:
             named = chunk.doc_id in info.doc_ids or any(self.docs[d].title in chunk.context for d in info.doc_ids if d in self.docs)
             boost *= 1.4 if named else 0.8
-        if info.kind in KIND_UNITS:
-            units = KIND_UNITS[info.kind]
-            if any(n.endswith(units) for n in numbers(chunk.text)):
-                boost *= 1.3
-        elif info.kind and re.search(r"\d", chunk.text):
+        if info.kind in KIND_UNITS and holds_kind(chunk.text, info.kind):
+            boost *= 1.3
+        elif info.kind not in KIND_UNITS and info.kind and holds_kind(chunk.text, None):
             boost *= 1.1
         return boost
 

@@ -69,19 +69,23 @@ UNIT = (
 NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
 
 
+_CN = "零〇一二两三四五六七八九十百千"
 CN_NUMBER = re.compile(
-    r"(?<![零〇一二两三四五六七八九十百千])(第)?([零〇一二两三四五六七八九十百千]+)(?![零〇一二两三四五六七八九十百千])"
-    r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年]))([成倍个家项名位岁年]?)"
+    rf"(?<![{_CN}万亿])(第)?([{_CN}]+)([万亿]?)(?![{_CN}])"
+    r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年日天元]|小时))(小时|[成倍个家项名位岁年日天]|元?)"
 )
+CN_PERCENT = re.compile(rf"百分之([{_CN}]+)")
 
 
 def cn_numbers(text: str) -> list[str]:
-    """Chinese numerals that count or rank ("三成", "两倍", "第三位"); article numbers (第五十五条) excluded."""
+    """Chinese numerals that count, rank, date or price ("三成", "第三位", "十日", "五千万元" → "5000万元",
+    "百分之五" → "5%"), in the form `numbers()` gives their Arabic spelling; article numbers (第五十五条) excluded."""
     out = []
     for m in CN_NUMBER.finditer(text):
         value = cn_to_int(m.group(2))
-        if value:
-            out.append(f"{m.group(1) or ''}{value}{m.group(3)}")
+        if value and (m.group(3) == "" or m.group(4) == "元" or m.group(1) is None):
+            out.append(f"{m.group(1) or ''}{value}{m.group(3)}{m.group(4)}")
+    out += [f"{v}%" for v in (cn_to_int(m.group(1)) for m in CN_PERCENT.finditer(text)) if v]
     return out
 
 

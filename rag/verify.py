@@ -12,13 +12,23 @@ _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 
 
 def split_claims(answer: str) -> list[tuple[str, list[int]]]:
-    """Sentences of an answer with the citation numbers each one carries (markers may trail the stop)."""
+    """Sentences of an answer with the citation numbers each one carries (markers may trail the stop; a marker
+    also covers the unmarked sentences just before it)."""
     text = re.sub(r"([。！？!?])((?:\s*\[\d{1,3}\])+)", r"\2\1", answer)
-    out = []
+    out: list[tuple[str, list[int]]] = []
+    pending = 0  # unmarked sentences before a marker: the marker cites the run ("…。…[1]。")
     for m in _SENTENCE.finditer(text):
         sentence = m.group(0).strip()
-        if sentence:
-            out.append((sentence, [int(n) for n in MARKER.findall(sentence)]))
+        if not sentence:
+            continue
+        refs = [int(n) for n in MARKER.findall(sentence)]
+        out.append((sentence, refs))
+        if not refs:
+            pending += 1
+            continue
+        for i in range(len(out) - 1 - pending, len(out) - 1):
+            out[i] = (out[i][0], refs)
+        pending = 0
     return out
 
 

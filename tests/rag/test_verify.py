@@ -66,3 +66,12 @@ def test_markers_after_the_full_stop_belong_to_the_sentence() -> None:
 def test_a_sentence_without_any_citation_is_not_kept() -> None:
     text, _ = verify_answer("规模达82亿美元。", [cite(1, "规模达82亿美元")])
     assert text == ""
+
+
+def test_a_marker_covers_the_unmarked_sentences_just_before_it() -> None:
+    quote = "本条例自2021年3月1日起施行。《浙江省信息化促进条例》同时废止。"
+    text, claims = verify_answer("本条例自2021年3月1日起施行。《浙江省信息化促进条例》同时废止[1]。", [cite(1, quote)])
+    assert text == "本条例自2021年3月1日起施行。《浙江省信息化促进条例》同时废止[1]。"
+    assert [c.citations for c in claims] == [[1], [1]]
+    text, _ = verify_answer("本条例自2022年3月1日起施行。《浙江省信息化促进条例》同时废止[1]。", [cite(1, quote)])
+    assert text == "《浙江省信息化促进条例》同时废止[1]。"
