@@ -22,6 +22,10 @@ ANSWERS = [
     ("个人信息处理者处理不满十四周岁未成年人个人信息应当怎样？", "父母或者其他监护人的同意", "2021-personal-information-protection-law"),
     ("What was China's AI market size in 2021?", "2021年", "ai-industry-report-2022"),
     ("When does the Data Security Law take effect?", "2021年9月1日", "2021-data-security-law"),
+    ("个人信息处理者违法处理个人信息情节严重的，最高罚多少钱？", "五千万元以下", "2021-personal-information-protection-law"),
+    ("算法推荐服务提供者应当在多长时间内办理备案？", "十个工作日内", "2021-algorithmic-recommendation-provisions"),
+    ("《深圳经济特区数据条例》把公共数据分成哪几类？", "无条件开放、有条件开放和不予开放三类", "2021-shenzhen-data-regulation"),
+    ("In 2020, what share of China's AI jobs did Shenzhen companies provide?", "10.5%", "ai-industry-report-2022"),
 ]
 
 
@@ -65,6 +69,26 @@ def test_questions_the_documents_do_not_answer_are_abstained(qa: QA, question: s
     a = qa.ask(question)
     assert a.abstained and not a.citations
     assert a.answer.startswith("文档中没有找到") and len(a.related) >= 1
+
+
+def test_a_question_about_china_is_not_answered_with_a_world_figure(qa: QA) -> None:
+    a = qa.ask("2022年我国人工智能市场规模是多少？")
+    assert a.abstained, a.answer
+    assert "4328亿美元" in qa.ask("2022年全球人工智能市场规模是多少？").answer
+
+
+def test_a_document_the_corpus_lacks_is_named_in_the_abstention(qa: QA) -> None:
+    a = qa.ask("《生成式人工智能服务管理暂行办法》是什么时候开始施行的？")
+    assert a.abstained and a.answer.startswith("文档中没有《生成式人工智能服务管理暂行办法》。")
+    mentioned = qa.ask("《新一代人工智能发展规划》是哪一年由哪个部门发布的？")  # not a corpus document, but the report cites it
+    assert not mentioned.abstained and "国务院" in mentioned.answer
+
+
+def test_every_sentence_of_a_quoted_article_is_kept(qa: QA) -> None:
+    a = qa.ask("浙江省数字经济促进条例什么时候开始施行？施行后哪部法规被废止？")
+    assert "2021年3月1日" in a.answer and "《浙江省信息化促进条例》同时废止" in a.answer
+    a = qa.ask("深圳人工智能产业促进条例对高风险和中低风险的人工智能应用分别采用什么监管模式？")
+    assert "事前评估和风险预警" in a.answer and "事前披露和事后跟踪" in a.answer
 
 
 def test_list_questions_gather_every_item_in_source_order(qa: QA) -> None:

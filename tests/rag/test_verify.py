@@ -46,6 +46,24 @@ def test_counting_chinese_numerals_are_checked_but_not_article_numbers() -> None
     assert checked_numbers("《数据安全法》第五十五条规定，一体化") == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("并处五千万元以下或者营业额百分之五以下罚款", ["5000万元", "5%"]),
+        ("处二百万元以上一千万元以下罚款", ["200万元", "1000万元"]),
+        ("提供服务之日起十个工作日内；三十日内答复", ["10个", "30日"]),
+    ],
+)
+def test_chinese_amounts_durations_and_percentages_read_as_their_arabic_spelling(text: str, expected: list[str]) -> None:
+    assert checked_numbers(text) == expected
+
+
+def test_a_law_penalty_in_chinese_numerals_checks_an_arabic_answer() -> None:
+    quote = [cite(1, "由有关主管部门处二百万元以上一千万元以下罚款")]
+    assert verify_answer("处200万元以上1000万元以下罚款[1]。", quote)[0] == "处200万元以上1000万元以下罚款[1]。"
+    assert verify_answer("处200万元以上5000万元以下罚款[1]。", quote)[0] == ""
+
+
 def test_chinese_numerals_are_checked_too() -> None:
     quote = [cite(1, "中国保持较快发展势头，人工智能创新指数连续2年排名第二。")]
     assert verify_answer("中国排名第二[1]。", quote)[0] == "中国排名第二[1]。"
