@@ -20,7 +20,10 @@ _UNIT_SPLIT = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」�
 _ENUM = re.compile(r"^(?:[-•➤]\s*)?([一二三四五六七八九十]+)是(.{2,20})$")
 _HEADING = re.compile(r"[^\d\t。，；：！？,.;:!?]{1,20}")
 _RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|第一")
-_GENERIC = {"人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共"}
+_GENERIC = {
+    "人工智能", "人工", "智能", "我国", "中国", "报告", "产业", "相关", "规定", "哪个", "哪家", "什么", "大约", "目前", "一共",
+}
+_FRAMING = {"至少", "最多", "最高", "最低", "上限", "下限", "具体", "主要"}  # count only where the source says them too
 
 
 @dataclass
@@ -145,9 +148,9 @@ class ExtractiveAnswerer:
         specific = [t for t in terms if t not in _GENERIC and len(t) >= 2 and not any(p in t for p in info.places)]
         if any(t not in self.idf and re.search(r"[a-z]", t) for t in specific) and not info.english:
             return True  # a Latin-script name the corpus never mentions ("GPT-4")
-        specific = [t for t in specific if t in self.idf]
-        mass = sum(self.idf.get(t, 1.0) for t in specific)
         scope = (best.paragraph + best.chunk.context).lower()
+        specific = [t for t in specific if t in self.idf and (t not in _FRAMING or t in scope)]
+        mass = sum(self.idf.get(t, 1.0) for t in specific)
         missing = sum(self.idf.get(t, 1.0) for t in specific if t not in scope)
         return mass > 0 and missing / mass > 0.6
 

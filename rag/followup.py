@@ -9,19 +9,29 @@ from rag.query import QueryInfo
 _FOLLOW = re.compile(r"^(那么?|那在|还有|另外|and|what about|how about)|[呢]\s*[?？]?$", re.I)
 _PRONOUN = re.compile(r"它们|它|其|该市|该法|该条例|这部法律?|这个城市|这座城市|该城市|this law|it")
 _ASK = re.compile(r"(是多少|有多少|是什么|有哪些|是哪[一个些]?|多少|什么时候|何时)[^，。]*[?？]?$")
+_SOURCE_ONLY = re.compile(r"^(是|在)?(哪一?条|第几条|哪个条款|出处|依据|来源)[^，。]{0,6}[?？]?$|^(which article|source)\W*$", re.I)
+_NUMERIC = {"money", "percent", "count", "multiple", "number", "date", "duration", "rank"}
 
 
 def is_follow_up(question: str, info: QueryInfo) -> bool:
     q = question.strip()
-    return bool(_FOLLOW.search(q)) or (len(q) <= 14 and bool(_PRONOUN.search(q)))
+    bare = not (info.places or info.years or info.doc_ids or "《" in q)
+    return (
+        bool(_FOLLOW.search(q) or _SOURCE_ONLY.search(q))
+        or (len(q) <= 14 and bool(_PRONOUN.search(q)))
+        or (bare and len(q) <= 10 and info.kind in _NUMERIC)  # "同比增长多少？"
+    )
 
 
 def resolve(question: str, info: QueryInfo, previous: str, prev_info: QueryInfo) -> str:
     """A self-contained question built from the follow-up and the previous (resolved) question."""
+    if _SOURCE_ONLY.search(question.strip()):
+        return previous  # "是哪一条？": the answer to the previous question cites its article
     q = re.sub(r"^(那么?|还有|另外)\s*", "", question.strip())
     q = re.sub(r"呢\s*[?？]?$", "", q).strip(" ，,?？")
-    if _PRONOUN.search(q) and (prev_info.places or prev_info.doc_ids):
-        subject = "".join(prev_info.places) or _subject(previous)
+    old_doc = _doc_mention(previous, prev_info)
+    if _PRONOUN.search(q) and (prev_info.places or old_doc):
+        subject = "".join(prev_info.places) or old_doc
         return _PRONOUN.sub(subject, question.strip(), count=1)
     new = previous
     replaced = False
@@ -31,24 +41,27 @@ def resolve(question: str, info: QueryInfo, previous: str, prev_info: QueryInfo)
                 new = new.replace(o, fresh[0])
                 replaced = True
             if not old:
-                new = fresh[0] + new
+                new = fresh[0] + ("年" if fresh is info.years else "") + new
                 replaced = True
-    quoted_new, quoted_old = re.findall(r"《[^》]+》", q), re.findall(r"《[^》]+》", previous)
-    if quoted_new and quoted_old:
-        new = new.replace(quoted_old[0], quoted_new[0])
+    new_doc = _doc_mention(q, info)
+    if new_doc and old_doc and new_doc != old_doc:
+        new = new.replace(old_doc, new_doc) if old_doc in new else new.replace(old_doc.strip("《》"), new_doc)
         replaced = True
     rest = q
-    for ent in info.places + info.years + quoted_new:
-        rest = rest.replace(ent, "")
+    for ent in info.places + info.years + [new_doc, new_doc.strip("《》")]:
+        rest = rest.replace(ent, "") if ent else rest
     rest = rest.strip(" 年的，,")
     if rest and not replaced:
-        # a new topic: keep the previous subject (place, year, document) and question form
-        ask = _ASK.search(previous)
-        subject = "".join(prev_info.years) + "".join(prev_info.places) + "".join(quoted_old)
-        return f"{subject}{rest}{ask.group(0) if ask else '？'}"
+        # a new topic: keep the previous subject (year, place, document) and, if it has none, the question form
+        subject = "".join(y + "年" for y in prev_info.years) + "".join(prev_info.places) + old_doc
+        ask = _ASK.search(rest) or _ASK.search(previous)
+        return f"{subject}{rest}{'' if _ASK.search(rest) else ask.group(0) if ask else ''}" + ("" if rest.endswith(("?", "？")) else "？")
     return new
 
 
-def _subject(previous: str) -> str:
-    m = re.search(r"《[^》]+》", previous)
-    return m.group(0) if m else ""
+def _doc_mention(question: str, info: QueryInfo) -> str:
+    """The document a question names, as 《…》: its quoted title, else the name it used."""
+    m = re.search(r"《[^》]+》", question)
+    if m:
+        return m.group(0)
+    return f"《{info.doc_mentions[0]}》" if info.doc_mentions else ""

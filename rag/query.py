@@ -27,6 +27,7 @@ SYNONYMS = {
     "工信部": "工业和信息化部", "发改委": "发展改革", "网信办": "网信部门", "个保法": "个人信息保护法",
     "AI": "人工智能", "营业收入": "营收", "研发投入": "研发费用", "增加值": "产业增加值", "中国": "我国", "份额": "占全球", "定义": "是指",
     "分成": "分为", "分作": "分为", "划分为": "分为", "罚多少": "罚款",
+    "保存": "留存", "至少": "不少于", "最多": "不超过",
 }
 _NUMERIC_KINDS = [
     ("rank", r"第几|排名|排第|位居|rank"),
@@ -70,6 +71,7 @@ class QueryInfo:
     expanded: str
     english: bool
     doc_ids: list[str] = field(default_factory=list)
+    doc_mentions: list[str] = field(default_factory=list)  # how the question names them ("数据安全法")
     articles: list[int] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
@@ -92,8 +94,10 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     names = [n for d in docs for n in (d.title, *d.aliases) if n and len(n) >= 3]
     info.other_titles = [q for q in quoted if not any(n in q or q in n for n in names)]
     for doc in docs:
-        if any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in (doc.title, *doc.aliases) if n != "报告"):
+        said = [n for n in (doc.title, *doc.aliases) if n and len(n) >= 3 and n != "报告" and n.lower() in text.lower()]
+        if said or any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in (doc.title, *doc.aliases) if n != "报告"):
             info.doc_ids.append(doc.id)
+            info.doc_mentions += [max(said, key=len)] if said else []
     # prefer the most specific mention: "深圳经济特区数据条例" should not also pick "上海市数据条例"
     if len(info.doc_ids) > 1:
         exact = [d.id for d in docs if d.id in info.doc_ids and any(q in (d.title, *d.aliases) for q in quoted)]
