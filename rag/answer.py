@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.query import QueryInfo, holds_kind
+from rag.query import QueryInfo, defines, holds_kind
 from rag.text import normalize, tokens
 from rag.types import Chunk, Citation, Passage
 
@@ -66,13 +66,12 @@ class ExtractiveAnswerer:
         if not units or not terms:
             return Draft([], True, 0.0)
         total = sum(self.idf.get(t, 1.0) for t in terms)
-        defining = bool(re.search(r"定义|是指|含义|什么是|what is|define", info.text, flags=re.I))
         scored = []
         for u in units:
             if not self._eligible(u, info):
                 continue
             cov = self._covered(u, terms) / total
-            bonus = 1.5 if defining and any(re.search(rf"(所称|^|，|。|\s){re.escape(t)}[，,]?是指", u.text) for t in terms) else 1.0
+            bonus = 2.0 if any(defines(u.text, t) for t in info.defined) else 1.0
             scored.append((cov * bonus * (1 + 0.15 / (1 + u.rank)), cov, u))
         scored.sort(key=lambda s: -s[0])
         # gather a list unless one sentence already holds the question's own items ("北美、欧洲和亚太分别…")
@@ -99,8 +98,15 @@ class ExtractiveAnswerer:
                 covered |= {t for t in terms if self._has(u, t)}
             if len(chosen) == 3:
                 break
+        for item in info.items:  # "基础层和技术层分别…": a sentence for each item
+            if not any(item in c.text for c in chosen):
+                chosen += [u for _, _, u in scored if item in u.text][:1]
         if info.kind is None and len(best.text) < 40:
             chosen += self._continuation(best, units, chosen)
+        # a clause that only states a condition ("逾期不改正的，处…") keeps the clause it depends on
+        chosen += [p for u in chosen if u.chunk.article and re.match(r"[^，。；]{2,20}的，", u.text)
+                   for p in _before(u, units) if p not in chosen]
+        chosen = list({id(u): u for u in chosen}.values())
         chosen.sort(key=lambda u: (u.rank, u.start))
         return Draft([(_say(u), [_cite(u)]) for u in chosen], False, best_cov)
 
@@ -135,6 +141,8 @@ class ExtractiveAnswerer:
         scope = u.paragraph + u.chunk.context
         if info.places and not any(p in scope for p in info.places):
             return False
+        if any(f"《{t}》" not in u.chunk.text + u.chunk.context for t in info.other_titles):
+            return False  # about another document ("《广东省新一代…规划》" does not answer "《新一代…规划》")
         if any(y not in scope for y in info.years):
             return False
         if info.national and re.search(r"全球|世界", u.text) and not re.search(r"我国|中国|国内|全国", u.text):
@@ -200,6 +208,12 @@ class ExtractiveAnswerer:
         last = max(rows, key=lambda u: int(u.text.split("\t")[0]))
         n = last.text.split("\t")[0]
         return Draft([(f"共{n}个，最后为“{last.text.replace(chr(9), ' ')}”", [_cite(last)])], False, 1.0)
+
+
+def _before(u: Unit, units: list[Unit]) -> list[Unit]:
+    """The clause just before `u` in its paragraph, if it ends in "；" or "，"."""
+    prev = [p for p in units if p.chunk.id == u.chunk.id and p.paragraph == u.paragraph and p.end <= u.start]
+    return prev[-1:] if prev and prev[-1].text.endswith(("；", "，", ";")) else []
 
 
 def not_found(english: bool, absent: str = "") -> str:

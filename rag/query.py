@@ -14,7 +14,13 @@ GLOSSARY = {
     "chongqing": "重庆", "china": "我国", "chinese": "我国", "global": "全球", "world": "全球",
     "market size": "市场规模", "market": "市场", "revenue": "营收", "r&d": "研发费用", "enterprises": "企业数量",
     "companies": "企业", "job": "就业岗位", "rank": "排名", "startup": "创业", "succeed": "成功",
-    "probability": "概率", "log": "日志", "retain": "留存", "penalty": "罚款", "fine": "罚款", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
+    "probability": "概率", "log": "日志", "retain": "留存", "penalty": "罚款", "fine": "罚款",
+    "speech recognition": "语音识别", "natural language processing": "自然语言处理", "nlp": "自然语言处理",
+    "computer vision": "计算机视觉", "machine learning": "机器学习", "robot": "机器人", "robots": "机器人",
+    "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片",
+    "chips": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
+    "education": "教育", "architecture": "架构", "architectures": "架构", "laying out": "布局", "layout": "布局",
+    "strategy": "战略", "plan": "规划", "unicorn": "独角兽", "unicorns": "独角兽", "patents": "专利", "researchers": "人才", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
     "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
     "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
     "data security law": "数据安全法", "personal information protection law": "个人信息保护法",
@@ -27,7 +33,7 @@ SYNONYMS = {
     "工信部": "工业和信息化部", "发改委": "发展改革", "网信办": "网信部门", "个保法": "个人信息保护法",
     "AI": "人工智能", "营业收入": "营收", "研发投入": "研发费用", "增加值": "产业增加值", "中国": "我国", "份额": "占全球", "定义": "是指",
     "分成": "分为", "分作": "分为", "划分为": "分为", "罚多少": "罚款",
-    "保存": "留存", "至少": "不少于", "最多": "不超过",
+    "保存": "留存", "至少": "不少于", "最多": "不超过", "生效": "施行", "啥时候": "什么时候", "啥": "什么",
 }
 _NUMERIC_KINDS = [
     ("rank", r"第几|排名|排第|位居|rank"),
@@ -53,6 +59,8 @@ def holds_kind(text: str, kind: str | None) -> bool:
     """Whether a text holds a number of the asked kind (any number for other kinds); ordinals count nothing."""
     if kind == "date":
         return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", text))
+    if kind == "duration" and re.search(r"每[年月日周]|每季度|每半年", text):
+        return True
     found = [n for n in checked_numbers(text) if not n.startswith("第")]
     if kind in KIND_UNITS:
         return any(n.endswith(KIND_UNITS[kind]) for n in found) or (kind == "count" and any(n.isdigit() for n in found))
@@ -78,6 +86,8 @@ class QueryInfo:
     kind: str | None = None
     is_list: bool = False
     other_titles: list[str] = field(default_factory=list)  # 《…》 in the question that name no corpus document
+    defined: list[str] = field(default_factory=list)  # the term a definition question asks about
+    items: list[str] = field(default_factory=list)  # "北美、欧洲和亚太分别…": each needs its own answer
     national: bool = False  # asks about China as a whole, not the world or a place
 
 
@@ -113,4 +123,35 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
             info.kind = kind
             break
     info.is_list = bool(_LIST.search(expanded.lower()))
+    if info.is_list and not re.search(r"多少|(?<!哪)几|多大|多高|多长|多久|how (?:many|much)", expanded, flags=re.I):
+        info.kind = None  # "哪些投资赛道": names are asked, not a number
+    if _DEFINING.search(text):
+        m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
+        m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
+        info.defined = [m.group(1)] if m else []
+    info.items = _items(text)
     return info
+
+
+def defines(text: str, term: str) -> bool:
+    """Whether a sentence defines the term ("网络运营者，是指…", "本法所称网络运营者…")."""
+    t = re.escape(term)
+    return bool(re.search(rf"{t}[”\"]?[，,]?(?:是指|指的?是)|所称[“\"]?{t}", text))
+
+
+_DEFINING = re.compile(r"定义|是指|含义|什么是|什么意思|指什么|何谓|what is|what does .+ mean|define", re.I)
+
+
+def _items(text: str) -> list[str]:
+    """The things a "分别" question lists: "基础层和技术层分别提供什么" → ["基础层", "技术层"]."""
+    m = re.search(r"([^，。？?；]{2,40}?)分别", text)
+    if not m:
+        return []
+    phrase = re.split(r"[在对从看，]|中(?!低)", m.group(1))[-1]
+    first = re.search(r"[和、与及]", phrase)
+    if not first:
+        return []
+    head = phrase[: first.start()]
+    phrase = phrase[head.rfind("的") + 1 :] if "的" in head else phrase
+    items = [re.split(r"的", p)[0].strip() for p in re.split(r"[和、与及]", phrase)]
+    return [i for i in items if 2 <= len(i) <= 8]

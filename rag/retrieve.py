@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from rag.embed import Embedder
 from rag.errors import InvalidInput
-from rag.query import KIND_UNITS, QueryInfo, analyze, holds_kind
+from rag.query import KIND_UNITS, QueryInfo, analyze, defines, holds_kind
 from rag.store import IndexVersion
 from rag.text import add_words, tokens
 from rag.types import Chunk, DocumentInfo, Passage
@@ -168,6 +168,8 @@ class Retriever:
         if info.doc_ids:
             named = chunk.doc_id in info.doc_ids or any(self.docs[d].title in chunk.context for d in info.doc_ids if d in self.docs)
             boost *= 1.4 if named else 0.8
+        if any(defines(chunk.text, t) for t in info.defined):
+            boost *= 1.5
         if info.kind in KIND_UNITS and holds_kind(chunk.text, info.kind):
             boost *= 1.3
         elif info.kind not in KIND_UNITS and info.kind and holds_kind(chunk.text, None):
