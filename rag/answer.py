@@ -117,6 +117,8 @@ class ExtractiveAnswerer:
         for t in tokens(info.expanded):
             if info.english and re.fullmatch(r"[a-z0-9'.-]+", t):
                 continue  # English words never match Chinese text; the glossary added their Chinese
+            if t in info.doc_mentions:
+                continue  # the document is retrieval's business; its short name ("上海数据条例") is not in the text
             if t not in seen and not re.fullmatch(r"\d+|[a-z]", t):
                 seen.append(t)
         # jieba's search mode adds sub-words; keep a word only if no longer kept word contains it
@@ -214,6 +216,20 @@ def _before(u: Unit, units: list[Unit]) -> list[Unit]:
     """The clause just before `u` in its paragraph, if it ends in "；" or "，"."""
     prev = [p for p in units if p.chunk.id == u.chunk.id and p.paragraph == u.paragraph and p.end <= u.start]
     return prev[-1:] if prev and prev[-1].text.endswith(("；", "，", ";")) else []
+
+
+def merge_drafts(drafts: list[Draft]) -> Draft:
+    """One answer from the drafts of a question's parts: every quoted sentence once, in the order found."""
+    sentences: list[tuple[str, list[Citation]]] = []
+    seen: set[tuple[str, int]] = set()
+    for d in drafts:
+        for text, cites in d.sentences if not d.abstained else []:
+            key = {(c.chunk_id, c.start) for c in cites}
+            if not key <= seen:
+                sentences.append((text, cites))
+                seen |= key
+    answered = [d for d in drafts if not d.abstained]
+    return Draft(sentences, not answered, max((d.coverage for d in drafts), default=0.0), drafts[0].absent)
 
 
 def not_found(english: bool, absent: str = "") -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.answer import Draft, ExtractiveAnswerer, idf_table, not_found
+from rag.answer import Draft, ExtractiveAnswerer, idf_table, merge_drafts, not_found
 from rag.embed import Embedder
 from rag.errors import IndexNotReady, InvalidInput, LLMError
 from rag.followup import is_follow_up, resolve
@@ -167,6 +167,17 @@ class QA:
             info = loaded.retriever.analyze(resolved)
             passages = loaded.retriever.search(resolved, k, filters, timings, info)
             draft = loaded.answerer.answer(info, passages, loaded.by_doc)
+        # "连续几年写入政府工作报告？经济发展动能正从什么向什么跃升？": a later question that stands on its own is
+        # answered on its own too; a short one ("是第几条？", "占全国的比例是多少？") is covered by the whole question
+        later = [p for p in re.findall(r"[^？?]+[？?]?", resolved)[1:] if len(p.strip(" ？?")) >= 10]
+        drafts = [draft]
+        for part in later:
+            part_info = loaded.retriever.analyze(part)
+            if not is_follow_up(part, part_info):
+                found = loaded.retriever.search(part, k, filters, None, part_info)
+                drafts.append(loaded.answerer.answer(part_info, found, loaded.by_doc))
+                passages += [p for p in found if p.chunk.id not in {q.chunk.id for q in passages}]
+        draft = merge_drafts(drafts)
         answer = self._compose(question, resolved, info, draft, passages, loaded)
         timings["answer"] = _ms(t)
         answer.timings_ms = timings

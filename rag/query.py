@@ -128,15 +128,15 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     if _DEFINING.search(text):
         m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
         m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
+        m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
         info.defined = [m.group(1)] if m else []
     info.items = _items(text)
     return info
 
 
 def defines(text: str, term: str) -> bool:
-    """Whether a sentence defines the term ("网络运营者，是指…", "本法所称网络运营者…")."""
-    t = re.escape(term)
-    return bool(re.search(rf"{t}[”\"]?[，,]?(?:是指|指的?是)|所称[“\"]?{t}", text))
+    """Whether a sentence defines the term ("网络运营者，是指…", "本法所称网络运营者，是指…")."""
+    return bool(re.search(rf"(?:^|所称|[，。；：（）\s“\"]){re.escape(term)}[”\"]?[，,]?(?:是指|指的?是)", text))
 
 
 _DEFINING = re.compile(r"定义|是指|含义|什么是|什么意思|指什么|何谓|what is|what does .+ mean|define", re.I)
