@@ -60,7 +60,7 @@ class ExtractiveAnswerer:
     def answer(self, info: QueryInfo, passages: list[Passage], siblings: dict[str, list[Chunk]] | None = None) -> Draft:
         absent = next((t for t in info.other_titles if normalize(t) not in self.corpus), "")
         if absent:  # a 《title》 that no document is or mentions ("《生成式人工智能服务管理暂行办法》")
-            return Draft([], True, 0.0, absent=f"《{absent}》")
+            return Draft([], True, 0.0, absent=f"《{absent}》" if re.search(r"[\u4e00-\u9fff]", absent) else absent)
         units = [u for i, p in enumerate(passages) for u in _units(i, p.chunk)]
         terms = self._terms(info)
         if not units or not terms:
@@ -84,6 +84,8 @@ class ExtractiveAnswerer:
         _, best_cov, best = scored[0]
         if best_cov < self.threshold or self._missing_key_term(info, best, terms):
             return Draft([], True, best_cov)
+        if info.defined and not any(t in best.text for t in info.defined):
+            return Draft([], True, best_cov)  # "如何定义“重要数据”": a sentence that never says 重要数据 defines nothing
         if info.kind == "count" and best.chunk.kind == "table" and re.search(r"一共|总共|共有|多少个|几个", info.text):
             table = self._table_total(best, siblings or {})
             if table:

@@ -20,7 +20,14 @@ GLOSSARY = {
     "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片",
     "chips": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
     "education": "教育", "architecture": "架构", "architectures": "架构", "laying out": "布局", "layout": "布局",
-    "strategy": "战略", "plan": "规划", "unicorn": "独角兽", "unicorns": "独角兽", "patents": "专利", "researchers": "人才", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
+    "strategy": "战略", "plan": "规划", "filing": "备案", "file": "备案", "register": "备案",
+    "obligation": "义务", "obligations": "义务", "personal information": "个人信息", "minor": "未成年人", "minors": "未成年人",
+    "cross-border": "跨境", "abroad": "境外", "critical information infrastructure": "关键信息基础设施",
+    "network operator": "网络运营者", "network operators": "网络运营者", "user": "用户", "users": "用户",
+    "profiling": "用户画像", "anonymization": "匿名化", "anonymisation": "匿名化", "important data": "重要数据",
+    "core data": "核心数据", "public data": "公共数据", "classification": "分类分级", "security assessment": "安全评估",
+    "ethics": "伦理", "supervision": "监管", "regulator": "主管部门", "authority": "主管部门", "warning": "警告",
+    "computing": "计算", "accelerate": "加速", "unicorn": "独角兽", "unicorns": "独角兽", "patents": "专利", "researchers": "人才", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
     "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
     "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
     "data security law": "数据安全法", "personal information protection law": "个人信息保护法",
@@ -36,14 +43,14 @@ SYNONYMS = {
     "保存": "留存", "至少": "不少于", "最多": "不超过", "生效": "施行", "啥时候": "什么时候", "啥": "什么",
 }
 _NUMERIC_KINDS = [
-    ("rank", r"第几|排名|排第|位居|rank"),
-    ("duration", r"多长时间|多久|多少天|几天|期限|how long"),
-    ("date", r"什么时候|何时|哪一?年|哪天|日期|时间|施行|生效|发布于|when|what year|date"),
-    ("percent", r"比例|占比|份额|百分之|增长率|增速|增长多少|增长了多少|渗透率|percent|share|rate|%"),
-    ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|size|revenue|value|amount"),
-    ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少起|多少件|数量|(?<![第哪])几条|多少条|how many|number of"),
+    ("rank", r"第几|排名|排第|位居|\brank"),
+    ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
+    ("date", r"什么时候|何时|哪一?年|哪天|日期|时间|施行|生效|发布于|\bwhen\b|\bwhat year\b|\bdate\b"),
+    ("percent", r"比例|占比|份额|百分之|增长率|增速|增长多少|增长了多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
+    ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b"),
+    ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少起|多少件|数量|(?<![第哪])几条|多少条|\bhow many\b|\bnumber of\b"),
     ("multiple", r"多少倍|几倍|倍"),
-    ("number", r"多少|(?<!哪)几|多大|多高|多长|how much|how big"),
+    ("number", r"多少|(?<!哪)几|多大|多高|多长|\bhow much\b|\bhow big\b"),
 ]
 KIND_UNITS = {  # units a number of each asked kind carries
     "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
@@ -103,6 +110,13 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     quoted = re.findall(r"《([^》]+)》", text)
     names = [n for d in docs for n in (d.title, *d.aliases) if n and len(n) >= 3]
     info.other_titles = [q for q in quoted if not any(n in q or q in n for n in names)]
+    for phrase in _english_titles(text):  # "China's Provisions on … Deep Synthesis …": named, but is it ours?
+        words = _words(phrase)
+        hits = [d for d in docs if any(_words(a) - _TITLE_WORDS and _words(a) - _TITLE_WORDS <= words for a in d.aliases)]
+        if hits:
+            info.doc_ids += [d.id for d in hits if d.id not in info.doc_ids]
+        else:
+            info.other_titles.append(phrase)
     for doc in docs:
         said = [n for n in (doc.title, *doc.aliases) if n and len(n) >= 3 and n != "报告" and n.lower() in text.lower()]
         if said or any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in (doc.title, *doc.aliases) if n != "报告"):
@@ -139,6 +153,21 @@ def defines(text: str, term: str) -> bool:
     return bool(re.search(rf"(?:^|所称|[，。；：（）\s“\"]){re.escape(term)}[”\"]?[，,]?(?:是指|指的?是)", text))
 
 
+_EN_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:on|of|the|for|and|to|in)\s+)*[A-Z][\w'’-]*)+")
+
+
+def _english_titles(text: str) -> list[str]:
+    """Capitalised runs that name a law or rules ("Provisions on the Administration of …")."""
+    return [m.group(0) for m in _EN_RUN.finditer(text) if re.search(r"\b(Law|Provisions|Regulations?|Measures|Rules|Act)\b", m.group(0))]
+
+
+def _words(phrase: str) -> set[str]:
+    """Lower-case words, plural "s" dropped, for matching an English title against the aliases."""
+    return {w.rstrip("s") if len(w) > 3 and not w.endswith("'s") else w for w in re.findall(r"[a-z][a-z'’]*", phrase.lower())}
+
+
+_TITLE_WORDS = _words("law provisions regulations measures rules plan guidelines act on of the for and to in "
+                      "china's chinese people's republic promotion administration")
 _DEFINING = re.compile(r"定义|是指|含义|什么是|什么意思|指什么|何谓|what is|what does .+ mean|define", re.I)
 
 

@@ -84,6 +84,26 @@ def test_a_document_the_corpus_lacks_is_named_in_the_abstention(qa: QA) -> None:
     assert not mentioned.abstained and "国务院" in mentioned.answer
 
 
+def test_an_english_question_about_a_document_the_corpus_lacks_says_so(qa: QA) -> None:
+    a = qa.ask("When did the Provisions on the Administration of Deep Synthesis of Internet Information Services take effect?")
+    assert a.abstained and "do not include" in a.answer and "Deep Synthesis" in a.answer
+    ours = qa.ask("When did the Shenzhen AI Industry Promotion Regulations take effect?")
+    assert not ours.abstained and "2022年11月1日" in ours.answer
+
+
+def test_a_definition_the_law_does_not_give_is_not_made_up(qa: QA) -> None:
+    assert qa.ask("《数据安全法》是如何定义“重要数据”的？").abstained
+    a = qa.ask("《网络安全法》中的“网络运营者”是指哪些主体？")
+    assert "网络运营者，是指网络的所有者、管理者和网络服务提供者" in a.answer
+
+
+def test_each_item_of_a_respectively_question_and_each_question_of_a_turn_is_answered(qa: QA) -> None:
+    a = qa.ask("在报告的人工智能产业链全景图谱中，基础层和技术层分别提供什么？")
+    assert "基础层提供算力支持" in a.answer and "技术层提供通用技术平台" in a.answer
+    a = qa.ask("人工智能已经连续几年写入政府工作报告？报告说我国经济发展动能正从什么向什么跃升？")
+    assert "连续三年" in a.answer and "智能+" in a.answer
+
+
 def test_every_sentence_of_a_quoted_article_is_kept(qa: QA) -> None:
     a = qa.ask("浙江省数字经济促进条例什么时候开始施行？施行后哪部法规被废止？")
     assert "2021年3月1日" in a.answer and "《浙江省信息化促进条例》同时废止" in a.answer
