@@ -10,7 +10,6 @@ _FOLLOW = re.compile(r"^(那么?|那在|还有|另外|and|what about|how about)|
 _PRONOUN = re.compile(r"它们|它|其|该市|该法|该条例|这部法律?|这个城市|这座城市|该城市|this law|it")
 _ASK = re.compile(r"(是多少|有多少|是什么|有哪些|是哪[一个些]?|多少|什么时候|何时)[^，。]*[?？]?$")
 _SOURCE_ONLY = re.compile(r"^(是|在)?(哪一?条|第几条|哪个条款|出处|依据|来源)[^，。]{0,6}[?？]?$|^(which article|source)\W*$", re.I)
-_NUMERIC = {"money", "percent", "count", "multiple", "number", "date", "duration", "rank"}
 
 
 def is_follow_up(question: str, info: QueryInfo) -> bool:
@@ -19,7 +18,7 @@ def is_follow_up(question: str, info: QueryInfo) -> bool:
     return (
         bool(_FOLLOW.search(q) or _SOURCE_ONLY.search(q))
         or (len(q) <= 14 and bool(_PRONOUN.search(q)))
-        or (bare and len(q) <= 10 and info.kind in _NUMERIC)  # "同比增长多少？"
+        or (bare and len(q) <= 10 and info.kind is not None)  # "同比增长多少？"
     )
 
 
@@ -52,10 +51,10 @@ def resolve(question: str, info: QueryInfo, previous: str, prev_info: QueryInfo)
         rest = rest.replace(ent, "") if ent else rest
     rest = rest.strip(" 年的，,")
     if rest and not replaced:
-        # a new topic: keep the previous subject (year, place, document) and, if it has none, the question form
+        # a new topic: keep the previous subject (year, place, document), and its question form if this has none
         subject = "".join(y + "年" for y in prev_info.years) + "".join(prev_info.places) + old_doc
-        ask = _ASK.search(rest) or _ASK.search(previous)
-        return f"{subject}{rest}{'' if _ASK.search(rest) else ask.group(0) if ask else ''}" + ("" if rest.endswith(("?", "？")) else "？")
+        ask = "" if _ASK.search(rest) else (m.group(0) if (m := _ASK.search(previous)) else "")
+        return f"{subject}{rest}{ask}".rstrip("?？") + "？"
     return new
 
 

@@ -154,19 +154,12 @@ class QA:
         loaded = self.loaded
         resolved = self.resolve(question, history)
         timings: dict[str, float] = {}
-        info = loaded.retriever.analyze(resolved)
-        t = time.perf_counter()
-        passages = loaded.retriever.search(resolved, k, filters, timings, info)
-        timings["retrieve"] = _ms(t)
-        t = time.perf_counter()
-        draft = loaded.answerer.answer(info, passages, loaded.by_doc)
+        info, passages, draft = self._draft(loaded, resolved, k, filters, timings)
         inherited = [y for y in info.years if y not in question]
         if draft.abstained and inherited:
             # "北京呢？" after a 2021 question: the report may give Beijing's figure without that year
             resolved = re.sub("|".join(rf"{y}年?" for y in inherited), "", resolved)
-            info = loaded.retriever.analyze(resolved)
-            passages = loaded.retriever.search(resolved, k, filters, timings, info)
-            draft = loaded.answerer.answer(info, passages, loaded.by_doc)
+            info, passages, draft = self._draft(loaded, resolved, k, filters, timings)
         # "连续几年写入政府工作报告？经济发展动能正从什么向什么跃升？": a later question that stands on its own is
         # answered on its own too; a short one ("是第几条？", "占全国的比例是多少？") is covered by the whole question
         later = [p for p in re.findall(r"[^？?]+[？?]?", resolved)[1:] if len(p.strip(" ？?")) >= 10]
@@ -174,14 +167,31 @@ class QA:
         for part in later:
             part_info = loaded.retriever.analyze(part)
             if not is_follow_up(part, part_info):
-                found = loaded.retriever.search(part, k, filters, None, part_info)
-                drafts.append(loaded.answerer.answer(part_info, found, loaded.by_doc))
+                _, found, part_draft = self._draft(loaded, part, k, filters, timings, part_info)
+                drafts.append(part_draft)
                 passages += [p for p in found if p.chunk.id not in {q.chunk.id for q in passages}]
-        draft = merge_drafts(drafts)
-        answer = self._compose(question, resolved, info, draft, passages, loaded)
-        timings["answer"] = _ms(t)
+        t = time.perf_counter()
+        answer = self._compose(question, resolved, info, merge_drafts(drafts), passages, loaded)
+        timings["answer"] += _ms(t)
         answer.timings_ms = timings
         return answer, passages
+
+    def _draft(
+        self, loaded: Loaded, question: str, k: int, filters: Filters | None, timings: dict[str, float],
+        info: QueryInfo | None = None,
+    ) -> tuple[QueryInfo, list[Passage], Draft]:
+        """Retrieve for one question and draft its extractive answer; stage times add up in `timings`."""
+        info = info or loaded.retriever.analyze(question)
+        stages: dict[str, float] = {}
+        t = time.perf_counter()
+        passages = loaded.retriever.search(question, k, filters, stages, info)
+        stages["retrieve"] = _ms(t)
+        t = time.perf_counter()
+        draft = loaded.answerer.answer(info, passages, loaded.by_doc)
+        stages["answer"] = _ms(t)
+        for stage, ms in stages.items():
+            timings[stage] = timings.get(stage, 0.0) + ms
+        return info, passages, draft
 
     def ask_stream(
         self, question: str, top_k: int | None = None, filters: Filters | None = None, history: list[str] | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rag.text import PLACES, checked_numbers, cn_to_int
 from rag.types import DocumentInfo
@@ -16,18 +17,18 @@ GLOSSARY = {
     "companies": "企业", "job": "就业岗位", "rank": "排名", "startup": "创业", "succeed": "成功",
     "probability": "概率", "log": "日志", "retain": "留存", "penalty": "罚款", "fine": "罚款",
     "speech recognition": "语音识别", "natural language processing": "自然语言处理", "nlp": "自然语言处理",
-    "computer vision": "计算机视觉", "machine learning": "机器学习", "robot": "机器人", "robots": "机器人",
-    "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片",
-    "chips": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
-    "education": "教育", "architecture": "架构", "architectures": "架构", "laying out": "布局", "layout": "布局",
+    "computer vision": "计算机视觉", "machine learning": "机器学习", "robot": "机器人",
+    "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
+    "education": "教育", "architecture": "架构", "laying out": "布局", "layout": "布局",
     "strategy": "战略", "plan": "规划", "filing": "备案", "file": "备案", "register": "备案",
-    "obligation": "义务", "obligations": "义务", "personal information": "个人信息", "minor": "未成年人", "minors": "未成年人",
+    "obligation": "义务", "personal information": "个人信息", "minor": "未成年人",
     "cross-border": "跨境", "abroad": "境外", "critical information infrastructure": "关键信息基础设施",
-    "network operator": "网络运营者", "network operators": "网络运营者", "user": "用户", "users": "用户",
+    "network operator": "网络运营者", "user": "用户",
     "profiling": "用户画像", "anonymization": "匿名化", "anonymisation": "匿名化", "important data": "重要数据",
     "core data": "核心数据", "public data": "公共数据", "classification": "分类分级", "security assessment": "安全评估",
     "ethics": "伦理", "supervision": "监管", "regulator": "主管部门", "authority": "主管部门", "warning": "警告",
-    "computing": "计算", "accelerate": "加速", "unicorn": "独角兽", "unicorns": "独角兽", "patents": "专利", "researchers": "人才", "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
+    "computing": "计算", "accelerate": "加速", "unicorn": "独角兽", "researcher": "人才",
+    "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
     "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
     "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
     "data security law": "数据安全法", "personal information protection law": "个人信息保护法",
@@ -42,6 +43,7 @@ SYNONYMS = {
     "分成": "分为", "分作": "分为", "划分为": "分为", "罚多少": "罚款",
     "保存": "留存", "至少": "不少于", "最多": "不超过", "生效": "施行", "啥时候": "什么时候", "啥": "什么",
 }
+_ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|long)\b"
 _NUMERIC_KINDS = [
     ("rank", r"第几|排名|排第|位居|\brank"),
     ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
@@ -50,7 +52,7 @@ _NUMERIC_KINDS = [
     ("money", r"规模|金额|产值|营收|收入|费用|融资|投资额|市场|多少钱|亿|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少起|多少件|数量|(?<![第哪])几条|多少条|\bhow many\b|\bnumber of\b"),
     ("multiple", r"多少倍|几倍|倍"),
-    ("number", r"多少|(?<!哪)几|多大|多高|多长|\bhow much\b|\bhow big\b"),
+    ("number", _ASKS_NUMBER),
 ]
 KIND_UNITS = {  # units a number of each asked kind carries
     "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿"),
@@ -62,6 +64,7 @@ KIND_UNITS = {  # units a number of each asked kind carries
 }
 
 
+@lru_cache(maxsize=16384)  # asked for the same chunks and sentences request after request
 def holds_kind(text: str, kind: str | None) -> bool:
     """Whether a text holds a number of the asked kind (any number for other kinds); ordinals count nothing."""
     if kind == "date":
@@ -103,23 +106,23 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     text = question.strip()
     english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
     low = text.lower()
-    extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}\b", low)]
+    extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}s?\b", low)]  # plurals too
     extra += [zh for word, zh in SYNONYMS.items() if word in text and zh not in text]
     expanded = text + (" " + " ".join(extra) if extra else "")
     info = QueryInfo(text=text, expanded=expanded, english=english)
     quoted = re.findall(r"《([^》]+)》", text)
-    names = [n for d in docs for n in (d.title, *d.aliases) if n and len(n) >= 3]
-    info.other_titles = [q for q in quoted if not any(n in q or q in n for n in names)]
+    names = {d.id: [n for n in (d.title, *d.aliases) if n and len(n) >= 3 and n != "报告"] for d in docs}
+    info.other_titles = [q for q in quoted if not any(n in q or q in n for ns in names.values() for n in ns)]
     for phrase in _english_titles(text):  # "China's Provisions on … Deep Synthesis …": named, but is it ours?
         words = _words(phrase)
-        hits = [d for d in docs if any(_words(a) - _TITLE_WORDS and _words(a) - _TITLE_WORDS <= words for a in d.aliases)]
+        hits = [d for d in docs if any(0 < len(key := _words(a) - _TITLE_WORDS) and key <= words for a in d.aliases)]
         if hits:
             info.doc_ids += [d.id for d in hits if d.id not in info.doc_ids]
         else:
             info.other_titles.append(phrase)
     for doc in docs:
-        said = [n for n in (doc.title, *doc.aliases) if n and len(n) >= 3 and n != "报告" and n.lower() in text.lower()]
-        if said or any(n and len(n) >= 3 and n.lower() in expanded.lower() for n in (doc.title, *doc.aliases) if n != "报告"):
+        said = [n for n in names[doc.id] if n.lower() in text.lower()]
+        if said or any(n.lower() in expanded.lower() for n in names[doc.id]):  # or named by a synonym ("个保法")
             info.doc_ids.append(doc.id)
             info.doc_mentions += [max(said, key=len)] if said else []
     # prefer the most specific mention: "深圳经济特区数据条例" should not also pick "上海市数据条例"
@@ -137,7 +140,7 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
             info.kind = kind
             break
     info.is_list = bool(_LIST.search(expanded.lower()))
-    if info.is_list and not re.search(r"多少|(?<!哪)几|多大|多高|多长|多久|how (?:many|much)", expanded, flags=re.I):
+    if info.is_list and not re.search(_ASKS_NUMBER, expanded, flags=re.I):
         info.kind = None  # "哪些投资赛道": names are asked, not a number
     if _DEFINING.search(text):
         m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
