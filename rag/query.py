@@ -17,17 +17,17 @@ GLOSSARY = {
     "companies": "企业", "job": "就业岗位", "rank": "排名", "startup": "创业", "succeed": "成功",
     "probability": "概率", "log": "日志", "retain": "留存", "penalty": "罚款", "fine": "罚款",
     "speech recognition": "语音识别", "natural language processing": "自然语言处理", "nlp": "自然语言处理",
-    "computer vision": "计算机视觉", "machine learning": "机器学习", "robot": "机器人",
-    "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
-    "education": "教育", "architecture": "架构", "laying out": "布局", "layout": "布局",
+    "computer vision": "计算机视觉", "machine learning": "机器学习", "robot": "机器人", "robots": "机器人",
+    "internet of things": "物联网", "iot": "物联网", "cloud computing": "云计算", "big data": "大数据", "chip": "芯片", "chips": "芯片", "autonomous driving": "自动驾驶", "healthcare": "医疗", "medical": "医疗", "finance": "金融",
+    "education": "教育", "architecture": "架构", "architectures": "架构", "laying out": "布局", "layout": "布局",
     "strategy": "战略", "plan": "规划", "filing": "备案", "file": "备案", "register": "备案",
-    "obligation": "义务", "personal information": "个人信息", "minor": "未成年人",
+    "obligation": "义务", "obligations": "义务", "personal information": "个人信息", "minor": "未成年人", "minors": "未成年人",
     "cross-border": "跨境", "abroad": "境外", "critical information infrastructure": "关键信息基础设施",
-    "network operator": "网络运营者", "user": "用户",
+    "network operator": "网络运营者", "network operators": "网络运营者", "user": "用户", "users": "用户",
     "profiling": "用户画像", "anonymization": "匿名化", "anonymisation": "匿名化", "important data": "重要数据",
     "core data": "核心数据", "public data": "公共数据", "classification": "分类分级", "security assessment": "安全评估",
     "ethics": "伦理", "supervision": "监管", "regulator": "主管部门", "authority": "主管部门", "warning": "警告",
-    "computing": "计算", "accelerate": "加速", "unicorn": "独角兽", "researcher": "人才",
+    "computing": "计算", "accelerate": "加速", "unicorn": "独角兽", "unicorns": "独角兽", "researchers": "人才", "patents": "专利",
     "financing": "融资", "investment": "投融资", "patent": "专利", "talent": "人才",
     "compound annual growth": "年复合增长率", "cagr": "年复合增长率", "growth": "增长", "share": "占比",
     "recommendation": "建议", "suggestion": "建议", "bottleneck": "瓶颈", "pilot zone": "试验区",
@@ -106,7 +106,7 @@ def analyze(question: str, docs: list[DocumentInfo]) -> QueryInfo:
     text = question.strip()
     english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
     low = text.lower()
-    extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}s?\b", low)]  # plurals too
+    extra = [zh for en, zh in GLOSSARY.items() if re.search(rf"\b{re.escape(en)}\b", low)]
     extra += [zh for word, zh in SYNONYMS.items() if word in text and zh not in text]
     expanded = text + (" " + " ".join(extra) if extra else "")
     info = QueryInfo(text=text, expanded=expanded, english=english)
