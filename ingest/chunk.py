@@ -8,13 +8,14 @@ import re
 from dataclasses import dataclass
 
 from ingest.clean import MappedText
-from rag.text import PLACES, cn_to_int
+from rag.lexicon import dictionary_tag
+from rag.text import cn_to_int
 from rag.types import Chunk, DocumentInfo
+from rag.units import is_heading
 
 _ARTICLE = re.compile(r"^(第([零〇一二三四五六七八九十百千\d]+)条)[ \u3000]?")
 _CHAPTER = re.compile(r"^第[零〇一二三四五六七八九十百千\d]+[编章节]\S*(?: \S+)?$")
 _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’」』）)]*|\n+|$)|(?<=\S)\.(?=\s)")
-_NOT_HEADING = re.compile(r"[。；！？，,;!?]|^[-•➤▪*\d(（]|\t|^(资料来源|数据来源|单位)|[:：]")
 _ENUM_HEADING = re.compile(r"^[一二三四五六七八九十]+是")
 
 
@@ -118,12 +119,12 @@ class Chunker:
                     pieces.append(Piece(a, b, section=section, part=_not(part, major), header=header, kind="table", group=group))
                 group += 1
                 continue
-            if _is_heading(para):
+            if is_heading(para):
                 if pending_part:
                     part, major, place, minor, group = para, para, "", "", group + 1
                 elif len(para) >= 8 or _ENUM_HEADING.match(para) or "——" in para:
                     major, place, minor, group = para, "", "", group + 1
-                elif para in PLACES:
+                elif len(para) <= 4 and dictionary_tag(para) == "ns":  # a place sub-heading (北京, 上海)
                     place, minor, group = para, "", group + 1
                 else:
                     minor = para
@@ -203,11 +204,7 @@ def _paragraphs(body: str) -> list[tuple[int, int]]:
 
 
 def _only_headings(span: str) -> bool:
-    return all(_is_heading(p) or re.fullmatch(r"\d{2}", p) for p in re.split(r"\n+", span) if p)
-
-
-def _is_heading(para: str) -> bool:
-    return 2 <= len(para) <= 30 and not _NOT_HEADING.search(para) and bool(re.search(r"[\u4e00-\u9fff]", para))
+    return all(is_heading(p) or re.fullmatch(r"\d{2}", p) for p in re.split(r"\n+", span) if p)
 
 
 def _not(part: str, major: str) -> str:

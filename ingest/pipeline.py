@@ -12,11 +12,13 @@ from ingest.chunk import Chunker
 from ingest.clean import clean_pages, clean_text
 from ingest.load import SUPPORTED, RawDocument, load
 from ingest.manifest import MANIFEST, guess_info, read_manifest, slug
+from rag import lexicon
 from rag.embed import Embedder
 from rag.errors import UnreadableDocument
 from rag.settings import Settings
 from rag.store import IndexVersion, VectorIndex, index_signature
 from rag.types import DocumentInfo
+from rag.units import embed_text, split_units
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class Ingestor:
                         (report.updated if doc_id in old else report.added).remove(doc_id)
                         if doc_id in old:
                             build.copy_document(previous, doc_id)  # type: ignore[arg-type]
+                self._store_lexicon(build)
                 if on_before_publish:
                     on_before_publish()
                 self.index.publish(build)
@@ -163,7 +166,14 @@ class Ingestor:
         if not chunks:
             raise UnreadableDocument(f"{raw.path.name}: nothing left to index after cleaning")
         vectors = self.embedder.embed_documents([c.embed_text() for c in chunks])
-        build.add(info, text.text, chunks, vectors)
+        units = [(u, c) for c in chunks for u in split_units(c)]
+        unit_vectors = self.embedder.embed_documents([embed_text(u, c) for u, c in units])
+        build.add(info, text.text, chunks, vectors, [u.id for u, _ in units], unit_vectors)
+
+    def _store_lexicon(self, build: IndexVersion) -> None:
+        """Derive the vocabulary from every document of the build (carried-over ones too)."""
+        docs = build.documents()
+        build.set_lexicon(lexicon.build(docs, {d.id: build.document(d.id)[1] for d in docs}, build.chunks()))
 
     def _finish(self, report: IngestReport, version: IndexVersion, started: float) -> IngestReport:
         docs = version.documents()

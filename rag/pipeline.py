@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.answer import Draft, ExtractiveAnswerer, idf_table, merge_drafts, not_found
+from rag.compose import Composer, Draft, citation
 from rag.embed import Embedder
-from rag.errors import IndexNotReady, InvalidInput, LLMError
-from rag.followup import is_follow_up, resolve
-from rag.query import QueryInfo
+from rag.errors import IndexNotReady, InvalidInput, LLMError, NotFound
+from rag.evidence import EvidenceScorer
+from rag.question import Reader, Reading, is_follow_up, resolve
 from rag.retrieve import Filters, Reranker, Retriever
 from rag.settings import Settings
 from rag.store import VectorIndex, index_signature
-from rag.types import Answer, Chunk, Citation, Passage, RelatedPassage
+from rag.types import Answer, Chunk, Citation, DocumentInfo, Passage, RelatedPassage
 from rag.verify import verify_answer
 
 log = logging.getLogger(__name__)
@@ -50,13 +52,18 @@ class Loaded:
     """Everything built from one index version, swapped as a whole when a new version is published."""
 
     retriever: Retriever
-    answerer: ExtractiveAnswerer
-    by_doc: dict[str, list[Chunk]]
+    reader: Reader
+    scorer: EvidenceScorer
+    composer: Composer
     texts: dict[str, str]
+
+    @property
+    def version(self) -> str:
+        return self.retriever.version.name
 
 
 class QA:
-    """Answers questions from the live index version; reloads when a new version is published."""
+    """Wiring: read the question, retrieve, score evidence, compose, verify; reloads when a new version is published."""
 
     def __init__(
         self, settings: Settings, embedder: Embedder, index: VectorIndex,
@@ -81,21 +88,24 @@ class QA:
             return False
         self._checked = now
         current = self.index.current()
-        if current is None or (self._loaded and self._loaded.retriever.version.name == current):
+        if current is None or (self._loaded and self._loaded.version == current):
             return False
         with self._lock:
-            if self._loaded and self._loaded.retriever.version.name == current:
+            if self._loaded and self._loaded.version == current:
                 return False
             version = self.index.open(current)
             version.check(index_signature(self.settings, self.embedder.name))
             retriever = Retriever(version, self.embedder, self.settings.candidates, self.reranker)
-            by_doc: dict[str, list[Chunk]] = {}
-            for c in retriever.chunks:
-                by_doc.setdefault(c.doc_id, []).append(c)
             texts = {d: version.document(d)[1] for d in retriever.docs}
-            answerer = ExtractiveAnswerer(idf_table(retriever.chunks), "\n".join(texts.values()), self.settings.abstain_threshold)
-            self._loaded = Loaded(retriever, answerer, by_doc, texts)
-            log.info("serving index version %s (%d chunks)", current, len(retriever.chunks))
+            titles = {d.id: d.title for d in retriever.docs.values()}
+            self._loaded = Loaded(
+                retriever=retriever,
+                reader=Reader(retriever.lexicon, "\n".join(texts.values())),
+                scorer=EvidenceScorer(retriever.units, idf_table(retriever.units.tokens), texts),
+                composer=Composer(retriever.units, titles),
+                texts=texts,
+            )
+            log.info("serving index version %s (%d chunks, %d units)", current, len(retriever.chunks), len(retriever.units.units))
             return True
 
     @property
@@ -109,23 +119,50 @@ class QA:
     def ready(self) -> bool:
         return self._loaded is not None
 
+    # -- what the routes read ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+    def documents(self) -> list[DocumentInfo]:
+        return sorted(self.loaded.retriever.docs.values(), key=lambda d: d.id)
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        doc = self.loaded.retriever.docs.get(doc_id)
+        if doc is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return doc
+
+    def document_text(self, doc_id: str) -> str:
+        return self.loaded.texts.get(doc_id, "")
+
+    def chunk(self, chunk_id: str) -> tuple[Chunk, list[Chunk]]:
+        """A chunk and its neighbours in its document (one either side)."""
+        retriever = self.loaded.retriever
+        if chunk_id not in retriever.by_id:
+            raise NotFound(f"no chunk with id '{chunk_id}'")
+        chunk = retriever.chunks[retriever.by_id[chunk_id]]
+        return chunk, [c for c in retriever.neighbours(chunk_id, 1) if c.id != chunk_id]
+
+    def size(self) -> tuple[int, int]:
+        """Documents and chunks in the live version."""
+        retriever = self.loaded.retriever
+        return len(retriever.docs), len(retriever.chunks)
+
     # -- asking ------------------------------------------------------------------------------------
 
     def resolve(self, question: str, history: list[str] | None = None) -> str:
         """Rewrite a follow-up into a self-contained question using the earlier user turns."""
-        loaded = self.loaded
-        resolved_prev: str | None = None
-        for turn in history or []:
-            resolved_prev = self._resolve_one(loaded, turn, resolved_prev)
-        return self._resolve_one(loaded, question, resolved_prev)
-
-    def _resolve_one(self, loaded: Loaded, question: str, previous: str | None) -> str:
-        if previous is None:
-            return question
-        info = loaded.retriever.analyze(question)
-        if not is_follow_up(question, info):
-            return question
-        return resolve(question, info, previous, loaded.retriever.analyze(previous))
+        reader = self.loaded.reader
+        previous: str | None = None
+        for turn in [*(history or []), question]:
+            if previous is not None:
+                ask = reader.read(turn).asks[0]
+                if is_follow_up(turn, ask):
+                    turn = resolve(turn, ask, previous, reader.read(previous).asks[0], reader.names)
+            previous = turn
+        return previous or question
 
     def ask(
         self, question: str, top_k: int | None = None, filters: Filters | None = None,
@@ -138,7 +175,7 @@ class QA:
             t = time.perf_counter()
             timings = answer.timings_ms
             answer = self._llm(answer, answer.resolved_question, passages)
-            answer.timings_ms = {**timings, "answer": timings["answer"] + _ms(t)}
+            answer.timings_ms = {**timings, "llm": _ms(t)}
         answer.timings_ms["total"] = _ms(started)
         return answer
 
@@ -152,46 +189,37 @@ class QA:
         if not 1 <= k <= 50:
             raise InvalidInput(f"top_k ({k}) must be between 1 and 50")
         loaded = self.loaded
-        resolved = self.resolve(question, history)
         timings: dict[str, float] = {}
-        info, passages, draft = self._draft(loaded, resolved, k, filters, timings)
-        inherited = [y for y in info.years if y not in question]
-        if draft.abstained and inherited:
-            # "北京呢？" after a 2021 question: the report may give Beijing's figure without that year
-            resolved = re.sub("|".join(rf"{y}年?" for y in inherited), "", resolved)
-            info, passages, draft = self._draft(loaded, resolved, k, filters, timings)
-        # "连续几年写入政府工作报告？经济发展动能正从什么向什么跃升？": a later question that stands on its own is
-        # answered on its own too; a short one ("是第几条？", "占全国的比例是多少？") is covered by the whole question
-        later = [p for p in re.findall(r"[^？?]+[？?]?", resolved)[1:] if len(p.strip(" ？?")) >= 10]
-        drafts = [draft]
-        for part in later:
-            part_info = loaded.retriever.analyze(part)
-            if not is_follow_up(part, part_info):
-                _, found, part_draft = self._draft(loaded, part, k, filters, timings, part_info)
-                drafts.append(part_draft)
-                passages += [p for p in found if p.chunk.id not in {q.chunk.id for q in passages}]
         t = time.perf_counter()
-        answer = self._compose(question, resolved, info, merge_drafts(drafts), passages, loaded)
-        timings["answer"] += _ms(t)
+        resolved = self.resolve(question, history)
+        reading = loaded.reader.read(resolved)
+        timings["read"] = _ms(t)
+        t = time.perf_counter()
+        vectors = self.embedder.embed_queries([a.text for a in reading.asks])
+        timings["embed"] = _ms(t)
+        allowed = None
+        if filters is not None and filters.where():
+            docs = loaded.retriever.docs
+            allowed = {c.id for c in loaded.retriever.chunks if filters.accepts(c, docs[c.doc_id])}
+        found, passages = [], []
+        for ask, vector in zip(reading.asks, vectors, strict=True):
+            t = time.perf_counter()
+            hits = loaded.retriever.search(ask.text, k, filters, {}, ask, vector)
+            timings["retrieve"] = timings.get("retrieve", 0.0) + _ms(t)
+            t = time.perf_counter()
+            ranked = loaded.scorer.candidates(ask, vector, hits, allowed)
+            found.append((ask, ranked, loaded.scorer.verdict(ask, ranked)))
+            timings["evidence"] = timings.get("evidence", 0.0) + _ms(t)
+            passages += [p for p in hits if p.chunk.id not in {q.chunk.id for q in passages}]
+        t = time.perf_counter()
+        if reading.absent:
+            draft = Draft(unanswered=[reading.absent])
+        else:
+            draft = loaded.composer.compose(reading, found)
+        answer = self._answer(question, resolved, reading, draft, passages, loaded)
+        timings["compose"] = _ms(t)
         answer.timings_ms = timings
         return answer, passages
-
-    def _draft(
-        self, loaded: Loaded, question: str, k: int, filters: Filters | None, timings: dict[str, float],
-        info: QueryInfo | None = None,
-    ) -> tuple[QueryInfo, list[Passage], Draft]:
-        """Retrieve for one question and draft its extractive answer; stage times add up in `timings`."""
-        info = info or loaded.retriever.analyze(question)
-        stages: dict[str, float] = {}
-        t = time.perf_counter()
-        passages = loaded.retriever.search(question, k, filters, stages, info)
-        stages["retrieve"] = _ms(t)
-        t = time.perf_counter()
-        draft = loaded.answerer.answer(info, passages, loaded.by_doc)
-        stages["answer"] = _ms(t)
-        for stage, ms in stages.items():
-            timings[stage] = timings.get(stage, 0.0) + ms
-        return info, passages, draft
 
     def ask_stream(
         self, question: str, top_k: int | None = None, filters: Filters | None = None, history: list[str] | None = None,
@@ -221,51 +249,50 @@ class QA:
     def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """Citation lookup: ranked passages, exact matches of the query first."""
         query = clean_question(query, self.settings.max_question_chars)
-        loaded = self.loaded
-        exact = [c for c in loaded.retriever.chunks if query in c.text and (filters is None or filters.accepts(c, loaded.retriever.docs[c.doc_id]))]
-        ranked = loaded.retriever.search(query, min(50, max(k, 1)), filters)
-        out = [Passage(chunk=c, title=loaded.retriever.docs[c.doc_id].title, score=1.0) for c in exact]
+        retriever = self.loaded.retriever
+        exact = [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]
+        ranked = retriever.search(query, min(50, max(k, 1)), filters)
+        out = [Passage(chunk=c, title=retriever.docs[c.doc_id].title, score=1.0) for c in exact]
         out += [p for p in ranked if p.chunk.id not in {c.id for c in exact}]
         return out[:k]
 
-    def document_text(self, doc_id: str) -> str:
-        return self.loaded.texts.get(doc_id, "")
+    # -- the answer --------------------------------------------------------------------------------
 
-    # -- composing ---------------------------------------------------------------------------------
-
-    def _compose(self, question: str, resolved: str, info: QueryInfo, draft: Draft, passages: list[Passage], loaded: Loaded) -> Answer:
-        version = loaded.retriever.version.name
-        if draft.abstained or not draft.sentences:
-            return self._abstain(question, resolved, info, passages, version, draft.absent)
+    def _answer(self, question: str, resolved: str, reading: Reading, draft: Draft, passages: list[Passage], loaded: Loaded) -> Answer:
+        """Number the citations, verify every number against its quote, and say what the documents lack."""
+        if draft.abstained:
+            return self._abstain(question, resolved, reading, passages, loaded.version, draft.unanswered)
         titles = {d.id: d.title for d in loaded.retriever.docs.values()}
         citations: list[Citation] = []
         parts = []
-        for sentence, cites in draft.sentences:
+        for sentence, quoted in draft.sentences:
             marks = []
-            for c in cites:
-                same = next((x for x in citations if x.chunk_id == c.chunk_id and x.quote == c.quote), None)
+            for unit, chunk in quoted:
+                same = next((c for c in citations if c.chunk_id == chunk.id and c.start == unit.start), None)
                 if same is None:
-                    same = c.model_copy(update={"n": len(citations) + 1, "title": titles.get(c.document_id, c.document_id)})
+                    same = citation(unit, chunk, len(citations) + 1, titles.get(chunk.doc_id, chunk.doc_id))
                     citations.append(same)
                 marks.append(f"[{same.n}]")
-            sentence = sentence.rstrip("；;，,")
-            end = "" if sentence.endswith(("。", "！", "？", ".", "!", "?", "”")) else "。"
+            sentence = sentence.rstrip("；;，,：:")
+            end = "" if sentence.endswith(("。", "！", "？", ".", "!", "?", "”", "|")) else "。"
             parts.append(f"{sentence}{''.join(marks)}{end}")
-        text = "\n".join(parts) if len(parts) > 2 else "".join(parts)
-        if info.english:
+        text = "\n".join(parts) if len(parts) > 2 or any("|" in p for p in parts) else "".join(parts)
+        if reading.english:
             text = "According to the documents (quoted in Chinese): " + text
         verified, claims = verify_answer(text, citations)
         if not verified.strip():
-            return self._abstain(question, resolved, info, passages, version)
+            return self._abstain(question, resolved, reading, passages, loaded.version, draft.unanswered)
         used = {n for cl in claims if cl.verified for n in cl.citations}
         citations = [c for c in citations if c.n in used] or citations
+        if draft.unanswered:
+            verified += "\n" + not_found(reading.english, draft.unanswered, partial=True)
         return Answer(
             question=question, resolved_question=resolved, answer=verified, abstained=False,
-            citations=citations, claims=claims, mode="extractive", index_version=version,
+            citations=citations, claims=claims, mode="extractive", index_version=loaded.version,
         )
 
     def _abstain(
-        self, question: str, resolved: str, info: QueryInfo, passages: list[Passage], version: str, absent: str = "",
+        self, question: str, resolved: str, reading: Reading, passages: list[Passage], version: str, unanswered: list[str],
     ) -> Answer:
         related = [
             RelatedPassage(
@@ -274,8 +301,9 @@ class QA:
             )
             for p in passages[:3]
         ]
+        absent = [reading.absent] if reading.absent else []
         return Answer(
-            question=question, resolved_question=resolved, answer=not_found(info.english, absent),
+            question=question, resolved_question=resolved, answer=not_found(reading.english, absent),
             abstained=True, related=related, mode="extractive", index_version=version,
         )
 
@@ -313,6 +341,27 @@ class QA:
             abstained=False, citations=cited, claims=claims, mode="llm",
             prompt_version=self.llm.prompt_version if self.llm else None, index_version=extractive.index_version,
         )
+
+
+def not_found(english: bool, absent: list[str], partial: bool = False) -> str:
+    """The abstention message; a partial one names the parts of the question the documents do not answer."""
+    if partial:
+        said = "、".join(f"“{a}”" for a in absent)
+        return f"The documents do not answer: {said}." if english else f"文档中没有找到关于{said}的内容。"
+    if english:
+        said = f"The documents do not include {absent[0]}." if absent else "The documents do not say."
+        return said + " The closest passages are listed below for reference."
+    said = f"文档中没有{absent[0]}。" if absent else "文档中没有找到能回答这个问题的内容。"
+    return said + "以下是最接近的段落，供参考。"
+
+
+def idf_table(unit_tokens: list[list[str]]) -> dict[str, float]:
+    """Inverse document frequency of every search token over the units."""
+    df: Counter[str] = Counter()
+    for toks in unit_tokens:
+        df.update(set(toks))
+    n = max(1, len(unit_tokens))
+    return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
 
 
 def _ms(t: float) -> float:

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (e5 in Chroma) and sparse (BM25 over jieba tokens), fused and re-scored."""
+"""Hybrid retrieval: passages (dense e5 in Chroma + BM25 over jieba tokens, fused by RRF) and the units
+(sentences, rows) of the whole corpus ranked the same way in memory, as candidates for evidence scoring."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from pydantic import BaseModel
 
 from rag.embed import Embedder
 from rag.errors import InvalidInput
-from rag.query import KIND_UNITS, QueryInfo, analyze, defines, holds_kind
+from rag.lexicon import Lexicon
+from rag.question import Ask
 from rag.store import IndexVersion
 from rag.text import add_words, tokens
-from rag.types import Chunk, DocumentInfo, Passage
+from rag.types import Chunk, DocumentInfo, Passage, Unit
+from rag.units import split_units
 
 log = logging.getLogger(__name__)
 RRF_K = 60
@@ -70,40 +73,36 @@ class Retriever:
         self.candidates = candidates
         self.reranker = reranker
         self.docs = {d.id: d for d in version.documents()}
+        self.lexicon: Lexicon = version.lexicon()
+        add_words(self.lexicon.words())
         self.chunks = version.chunks()
         self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
-        add_words([n for d in self.docs.values() for n in (d.title, *d.aliases)])
-        self._bm25 = bm25s.BM25()
-        corpus = [tokens(c.embed_text()) or ["∅"] for c in self.chunks]
-        if corpus:
-            self._bm25.index(corpus, show_progress=False)
-        self._doc_of = np.array([c.doc_id for c in self.chunks])
-
-    def analyze(self, question: str) -> QueryInfo:
-        return analyze(question, list(self.docs.values()))
+        self._bm25 = _bm25([tokens(c.embed_text()) for c in self.chunks])
+        self.units = UnitIndex(self.chunks, version.unit_vectors())
 
     def search(
         self, question: str, k: int = 6, filters: Filters | None = None, timings: dict[str, float] | None = None,
-        info: QueryInfo | None = None,
+        ask: Ask | None = None, vector: np.ndarray | None = None,
     ) -> list[Passage]:
-        """The k best passages for a question, best first."""
+        """The k best passages for a question (or one ask of it, with its query vector), best first."""
         if not 1 <= k <= 50:
             raise InvalidInput(f"k ({k}) must be between 1 and 50")
         timings = timings if timings is not None else {}
-        info = info or self.analyze(question)
+        ask = ask or Ask(text=question)
         filters = filters or Filters()
-        if info.doc_ids and not filters.doc_id and info.articles:
-            scoped = filters.model_copy(update={"doc_id": info.doc_ids})
+        if ask.doc_ids and not filters.doc_id and ask.articles:
+            scoped = filters.model_copy(update={"doc_id": ask.doc_ids})
         else:
             scoped = filters
-        t = time.perf_counter()
-        vector = self.embedder.embed_queries([info.expanded])[0]
-        timings["embed"] = _ms(t)
+        if vector is None:
+            t = time.perf_counter()
+            vector = self.embedder.embed_queries([ask.text])[0]
+            timings["embed"] = _ms(t)
         t = time.perf_counter()
         dense = self.version.query(vector, self.candidates, scoped.where())
         timings["dense"] = _ms(t)
         t = time.perf_counter()
-        sparse = self._sparse(info.expanded, scoped)
+        sparse = self._sparse(ask.text, scoped)
         timings["sparse"] = _ms(t)
         t = time.perf_counter()
         fused: dict[str, float] = {}
@@ -120,8 +119,8 @@ class Retriever:
             if cid not in self.by_id:
                 continue
             chunk = self.chunks[self.by_id[cid]]
-            scored.append((base * self._boost(chunk, info), chunk))
-        for chunk in self._articles(info, scoped):
+            scored.append((base * self._boost(chunk, ask), chunk))
+        for chunk in self._articles(ask, scoped):
             scored.append((1.0, chunk))  # a named article goes straight to the top
         scored.sort(key=lambda p: -p[0])
         seen, passages = set(), []
@@ -152,28 +151,22 @@ class Retriever:
         top = np.argsort(-scores)[: self.candidates]
         return [int(i) for i in top if scores[i] > 0]
 
-    def _articles(self, info: QueryInfo, filters: Filters) -> list[Chunk]:
-        if not info.articles or not info.doc_ids:
+    def _articles(self, ask: Ask, filters: Filters) -> list[Chunk]:
+        """A named article of a named document ("《数据安全法》第五十五条") is fetched, not searched for."""
+        if not ask.articles or not ask.doc_ids:
             return []
-        return [c for c in self.chunks if c.doc_id in info.doc_ids and c.article_no in info.articles and filters.accepts(c, self.docs[c.doc_id])]
+        return [c for c in self.chunks if c.doc_id in ask.doc_ids and c.article_no in ask.articles and filters.accepts(c, self.docs[c.doc_id])]
 
-    def _boost(self, chunk: Chunk, info: QueryInfo) -> float:
-        """Prefer passages holding the asked place, year and document, and a number of the asked kind."""
+    def _boost(self, chunk: Chunk, ask: Ask) -> float:
+        """Soft preference for passages in the named document and holding the asked place and year."""
         text = chunk.embed_text()
         boost = 1.0
-        for place in info.places:
-            boost *= 1.5 if place in text else 0.6
-        for year in info.years:
-            boost *= 1.3 if year in text else 0.8
-        if info.doc_ids:
-            named = chunk.doc_id in info.doc_ids or any(self.docs[d].title in chunk.context for d in info.doc_ids if d in self.docs)
-            boost *= 1.4 if named else 0.8
-        if any(defines(chunk.text, t) for t in info.defined):
-            boost *= 1.5
-        if info.kind in KIND_UNITS and holds_kind(chunk.text, info.kind):
-            boost *= 1.3
-        elif info.kind not in KIND_UNITS and info.kind and holds_kind(chunk.text, None):
-            boost *= 1.1
+        for place in ask.places:
+            boost *= 1.3 if place in text else 0.8
+        for year in ask.years:
+            boost *= 1.2 if year in text else 0.9
+        if ask.doc_ids:
+            boost *= 1.4 if chunk.doc_id in ask.doc_ids else 0.8
         return boost
 
     def neighbours(self, chunk_id: str, n: int = 1) -> list[Chunk]:
@@ -183,6 +176,40 @@ class Retriever:
         i = self.by_id[chunk_id]
         doc = self.chunks[i].doc_id
         return [c for c in self.chunks[max(0, i - n) : i + n + 1] if c.doc_id == doc]
+
+
+class UnitIndex:
+    """Every unit of the version with its vector, ranked in memory by cosine and by BM25."""
+
+    def __init__(self, chunks: list[Chunk], vectors: dict[str, np.ndarray]) -> None:
+        self.units: list[Unit] = [u for c in chunks for u in split_units(c)]
+        self.by_id = {u.id: i for i, u in enumerate(self.units)}
+        self.chunk_of = {c.id: c for c in chunks}
+        dim = len(next(iter(vectors.values()))) if vectors else 1
+        missing = [u.id for u in self.units if u.id not in vectors]
+        if missing:
+            log.warning("%d units have no vector (index built by an older version?)", len(missing))
+        self.matrix = np.stack([vectors.get(u.id, np.zeros(dim, np.float32)) for u in self.units]) if self.units else np.zeros((0, dim), np.float32)
+        self.tokens = [tokens(u.text) for u in self.units]
+        self._bm25 = _bm25(self.tokens)
+        self.positions: dict[str, list[int]] = {}  # chunk id → its units, in order
+        for i, u in enumerate(self.units):
+            self.positions.setdefault(u.chunk_id, []).append(i)
+
+    def dense(self, vector: np.ndarray) -> np.ndarray:
+        return self.matrix @ np.asarray(vector, dtype=np.float32) if len(self.units) else np.zeros(0)
+
+    def sparse(self, query_tokens: list[str]) -> np.ndarray:
+        if not self.units or not query_tokens:
+            return np.zeros(len(self.units))
+        return np.asarray(self._bm25.get_scores(query_tokens))
+
+
+def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
+    index = bm25s.BM25()
+    if corpus:
+        index.index([t or ["∅"] for t in corpus], show_progress=False)
+    return index
 
 
 def _ms(t: float) -> float:

@@ -21,30 +21,35 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from rag import lexicon as lexicon_mod
 from rag.errors import IndexMismatch, IndexNotReady, IndexWriteError, NotFound
+from rag.lexicon import Lexicon
 from rag.settings import Settings
 from rag.types import Chunk, DocumentInfo, chunk_metadata
 
 log = logging.getLogger(__name__)
-SCHEMA = 1
+SCHEMA = 2  # 2: units (sentences, rows) are embedded beside the chunks; the lexicon is stored with the version
+_LEXICON_ID = "~lexicon"  # a record of the docs collection; document ids never start with "~"
 _BATCH = 2000
 _CHUNK_FIELDS = set(Chunk.model_fields) - {"id", "text"}
 
 
 def index_signature(settings: Settings, embedding_model: str) -> dict[str, Any]:
     """What an index is built with; reading it with anything else is refused."""
-    return {"embedding_model": embedding_model, **settings.chunking_signature()}
+    return {"embedding_model": embedding_model, "lexicon_schema": lexicon_mod.SCHEMA, **settings.chunking_signature()}
 
 
 class IndexVersion:
     """One complete build of the index: its chunks (with vectors) and its cleaned documents."""
 
-    def __init__(self, name: str, chunks: Any, docs: Any, root: Path | None = None) -> None:
+    def __init__(self, name: str, chunks: Any, docs: Any, units: Any, root: Path | None = None) -> None:
         self.name = name
         self._chunks = chunks
         self._docs = docs
+        self._units = units
         self._root = root
 
     @contextlib.contextmanager
@@ -68,6 +73,12 @@ class IndexVersion:
         meta = dict(self._chunks.metadata or {})
         return {k: v for k, v in meta.items() if k not in {"hnsw:space", "created"}}
 
+    @property
+    def lexicon_sha256(self) -> str:
+        """The hash of the vocabulary this version was built with ("" before it is stored)."""
+        got = self._docs.get(ids=[_LEXICON_ID], include=["metadatas"])
+        return str(got["metadatas"][0]["sha256"]) if got["ids"] else ""
+
     def check(self, signature: dict[str, Any]) -> None:
         """Refuse to read an index built with another model or chunking."""
         have = self.signature
@@ -81,10 +92,41 @@ class IndexVersion:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any) -> None:
-        """Store one document: its chunks with their vectors, and its cleaned text for quote checks."""
+    def add(
+        self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any,
+        unit_ids: Sequence[str] = (), unit_embeddings: Any = (),
+    ) -> None:
+        """Store one document: its chunks and units with their vectors, and its cleaned text for quote checks."""
         with self._writing():
             self._add(doc, text, chunks, embeddings)
+            for i in range(0, len(unit_ids), _BATCH):
+                self._units.upsert(
+                    ids=list(unit_ids[i : i + _BATCH]),
+                    embeddings=[list(map(float, e)) for e in unit_embeddings[i : i + _BATCH]],
+                    metadatas=[{"doc_id": doc.id} for _ in unit_ids[i : i + _BATCH]],
+                )
+
+    def set_lexicon(self, lexicon: Lexicon) -> None:
+        """Store the vocabulary derived from this version's documents."""
+        with self._writing():
+            self._docs.upsert(
+                ids=[_LEXICON_ID], embeddings=[[1.0]], documents=[lexicon.to_json()], metadatas=[{"sha256": lexicon.sha256}],
+            )
+
+    def lexicon(self) -> Lexicon:
+        """The stored vocabulary, checked against its recorded hash."""
+        got = self._docs.get(ids=[_LEXICON_ID], include=["documents", "metadatas"])
+        if not got["ids"]:
+            raise IndexMismatch("the index has no lexicon (built by an older version); re-index with `policyqa ingest --rebuild`")
+        lexicon = Lexicon.from_json(got["documents"][0])
+        if lexicon.sha256 != got["metadatas"][0]["sha256"]:
+            raise IndexMismatch("the index's lexicon does not match its recorded hash; re-index with `policyqa ingest --rebuild`")
+        return lexicon
+
+    def unit_vectors(self) -> dict[str, np.ndarray]:
+        """Every unit's vector by unit id."""
+        got = self._units.get(include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
 
     def _add(self, doc: DocumentInfo, text: str, chunks: Sequence[Chunk], embeddings: Any) -> None:
         for i in range(0, len(chunks), _BATCH):
@@ -107,6 +149,12 @@ class IndexVersion:
     def _copy(self, source: IndexVersion, doc_id: str) -> None:
         got = source._chunks.get(where={"doc_id": doc_id}, include=["embeddings", "documents", "metadatas"])
         doc = source._docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        units = source._units.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
+        for i in range(0, len(units["ids"]), _BATCH):
+            self._units.upsert(
+                ids=units["ids"][i : i + _BATCH], embeddings=units["embeddings"][i : i + _BATCH],
+                metadatas=units["metadatas"][i : i + _BATCH],
+            )
         for i in range(0, len(got["ids"]), _BATCH):
             self._chunks.upsert(
                 ids=got["ids"][i : i + _BATCH],
@@ -144,17 +192,18 @@ class IndexVersion:
 
     def documents(self) -> list[DocumentInfo]:
         got = self._docs.get(include=["metadatas"])
-        return sorted((_info(m) for m in got["metadatas"]), key=lambda d: d.id)
+        return sorted((_info(m) for i, m in zip(got["ids"], got["metadatas"], strict=True) if i != _LEXICON_ID), key=lambda d: d.id)
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, str]:
         """A document's metadata and its cleaned text (what quotes are checked against)."""
         got = self._docs.get(ids=[doc_id], include=["metadatas", "documents"])
-        if not got["ids"]:
+        if not got["ids"] or doc_id == _LEXICON_ID:
             raise NotFound(f"no document with id '{doc_id}'")
         return _info(got["metadatas"][0]), got["documents"][0]
 
     def delete_document(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
+        self._units.delete(where={"doc_id": doc_id})
         self._docs.delete(ids=[doc_id])
 
 
@@ -245,7 +294,7 @@ class VectorIndex:
             return
         self._clients.pop(name, None)
         if self.url:
-            for kind in ("chunks", "docs"):
+            for kind in ("chunks", "docs", "units"):
                 with contextlib.suppress(Exception):
                     self._server.delete_collection(f"{self.prefix}-{name}-{kind}")
         else:
@@ -301,7 +350,9 @@ class VectorIndex:
             meta = {**signature, "hnsw:space": "cosine", "created": time.time()}
             chunks = client.create_collection(f"{base}-chunks", metadata=meta, embedding_function=None)
             docs = client.create_collection(f"{base}-docs", embedding_function=None)
+            units = client.create_collection(f"{base}-units", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         else:
             chunks = client.get_collection(f"{base}-chunks", embedding_function=None)
             docs = client.get_collection(f"{base}-docs", embedding_function=None)
-        return IndexVersion(name, chunks, docs, None if self.url else self.root)
+            units = client.get_or_create_collection(f"{base}-units", embedding_function=None)
+        return IndexVersion(name, chunks, docs, units, None if self.url else self.root)

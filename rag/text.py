@@ -6,19 +6,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-PLACES = (
-    "北京 上海 天津 重庆 深圳 杭州 广州 香港 澳门 成都 武汉 南京 苏州 合肥 西安 济南 青岛 长沙 郑州 沈阳 "
-    "哈尔滨 德清 德清县 厦门 宁波 无锡 东莞 佛山 珠海 惠州 大湾区 长三角 京津冀 珠三角 川渝 成渝 浙江 广东 江苏 "
-    "四川 山东 湖北 湖南 河南 河北 辽宁 福建 安徽 陕西 贵州 云南 海南 台湾 美国 欧盟 英国 日本 韩国 德国 法国 加拿大 "
-    "印度 土耳其 全国 全球 中国 我国"
-).split()
-DOMAIN_TERMS = (
-    "人工智能 先导区 试验区 创新应用先导区 创新发展试验区 市场规模 收支规模 产值规模 年复合增长率 复合增长率 "
-    "研发费用 营收 融资金额 融资事件 投融资 独角兽 算力 算法 大模型 数据安全 个人信息 敏感个人信息 单独同意 "
-    "分类分级 算法推荐 主管部门 施行 渗透率 专利 人才 产业链 悟道 智源 穗腾 火石 数字经济 大数据 云计算 "
-    "企业数量 专利申请 人才数量 增加值 产业增加值 发明专利 独角兽企业 机器学习 自然语言处理 计算机视觉 语音识别 深度合成 伦理 数据条例 数据安全法 个人信息保护法 网络安全法"
-).split()
-
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 
@@ -110,22 +97,25 @@ def bare_numbers(text: str) -> set[str]:
     return {re.match(r"[\d.]+", n).group(0) for n in numbers(text)}  # type: ignore[union-attr]
 
 
-@lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def quiet_jieba() -> None:
     import logging
 
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    for word in PLACES + DOMAIN_TERMS:
-        tokenizer.add_word(word, freq=200000)
-    return tokenizer
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba
+
+    quiet_jieba()
+    return jieba.Tokenizer()
 
 
 def add_words(words: list[str]) -> None:
-    """Teach the tokenizer the corpus's own names (document titles and aliases)."""
+    """Teach the tokenizer the corpus's own names (the lexicon's titles, aliases and places)."""
     tok = _jieba()
     for w in words:
         if w:

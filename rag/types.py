@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -59,6 +60,23 @@ class Chunk(BaseModel):
         return f"{self.place()}，第{self.page}页" if self.page else self.place()
 
 
+UnitKind = Literal["sentence", "heading", "intro", "item", "row", "header"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The smallest quotable piece of a chunk: a sentence, heading, list item or table row (verbatim text)."""
+
+    id: str
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int  # offsets in the cleaned document
+    end: int
+    kind: UnitKind
+    para: int  # paragraph (line) index inside the chunk
+
+
 class Passage(BaseModel):
     """A retrieved chunk with its fused score and per-retriever ranks."""
 
@@ -80,6 +98,7 @@ class Citation(BaseModel):
     section: str = ""
     start: int = Field(description="Offset of the quote in the cleaned document")
     end: int
+    header: str = Field("", description="For a table row: the table's header row (a structured field, not a quote)")
 
 
 class Claim(BaseModel):

@@ -54,7 +54,7 @@ def verify_answer(answer: str, citations: list[Citation]) -> tuple[str, list[Cla
         clean = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", sentence)
         body = MARKER.sub("", clean)
         nums = checked_numbers(body)
-        quotes = [valid[n].quote for n in good] + [valid[n].text for n in good]
+        quotes = [valid[n].quote for n in good] + [valid[n].text for n in good] + [valid[n].header for n in good]
         verified = bool(good) and all(number_supported(x, quotes) for x in nums)
         claims.append(Claim(sentence=clean, citations=good, numbers=nums, verified=verified))
         if verified or (not nums and good):

@@ -23,10 +23,8 @@ WORDS = (
 
 
 def fake_texts(n: int, rng: random.Random, length: int = 150) -> list[str]:
-    """Chinese-like passages: common characters and domain words at random."""
-    from rag.text import DOMAIN_TERMS, PLACES
-
-    vocab = list(WORDS) + DOMAIN_TERMS + PLACES
+    """Chinese-like passages: common characters and two-character words at random."""
+    vocab = list(WORDS) + [WORDS[i : i + 2] for i in range(0, len(WORDS) - 1, 2)]
     return ["".join(rng.choices(vocab, k=length // 2))[:length] for _ in range(n)]
 
 

@@ -95,6 +95,32 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return eval_main(args, settings, None if args.url else build_qa(settings))
 
 
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    """Fit the evidence and confidence weights on DATASET[=CORPUS_DIR] pairs (each corpus indexed on its own)."""
+    from ingest.pipeline import Ingestor
+    from rag.evaluate import load_dataset
+    from rag.fit import describe, fit
+    from rag.pipeline import QA
+    from rag.store import VectorIndex
+
+    embedder, _ = _components(settings)
+    sets = []
+    for spec in args.sets:
+        dataset, _, corpus = spec.partition("=")
+        local = settings
+        if corpus:
+            name = Path(corpus).resolve().parent.name or "corpus"
+            local = settings.model_copy(update={"corpus_dir": Path(corpus), "index_dir": settings.index_dir.parent / f"index-{name}"})
+        index = VectorIndex(local)
+        Ingestor(local, embedder, index).run()
+        rows, errors = load_dataset(Path(dataset))
+        for e in errors:
+            print(f"bad row: {e}", file=sys.stderr)
+        sets.append((QA(local, embedder, index), rows))
+    print(describe(fit(sets)))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from server.bench import main as bench_main
 
@@ -144,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", action="store_true")
     s.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE")
     s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("fit", help="fit the evidence and confidence weights on public question sets")
+    s.add_argument("sets", nargs="+", metavar="DATASET[=CORPUS_DIR]")
+    s.set_defaults(func=cmd_fit)
     s = sub.add_parser("bench", help="print latency, throughput, ingest and scale figures against a baseline")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000])

@@ -31,9 +31,9 @@ class Metrics:
             self._stage.labels(stage).observe(ms / 1000)
 
     def index_size(self, qa: Any) -> None:
-        loaded = qa.loaded
-        self._chunks.set(len(loaded.retriever.chunks))
-        self._docs.set(len(loaded.retriever.docs))
+        docs, chunks = qa.size()
+        self._chunks.set(chunks)
+        self._docs.set(docs)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

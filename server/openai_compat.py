@@ -16,8 +16,9 @@ from rag.errors import InvalidInput, PolicyQAError
 from rag.pipeline import QA, clean_question
 from rag.types import Answer
 from server.deps import require_key
-from server.routes import ERRORS, qa_of, service
+from server.routes import ERRORS
 from server.schemas import CompletionRequest, OpenAIMessage
+from server.service import qa_of, service
 
 MODEL = "policyqa"
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)

@@ -16,8 +16,7 @@ from ingest.manifest import slug
 from ingest.pipeline import IngestReport
 from rag.errors import InvalidInput, NotFound, PolicyQAError
 from rag.pipeline import QA, clean_question
-from rag.types import Answer, Chunk
-from server.app import Service
+from rag.types import Answer, Chunk, DocumentInfo
 from server.deps import require_admin, require_key
 from server.schemas import (
     AskRequest,
@@ -30,20 +29,13 @@ from server.schemas import (
     SearchHit,
     SearchResponse,
 )
+from server.service import Service, qa_of, service
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 429, 503)
 }
 router = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)
-
-
-def service(request: Request) -> Service:
-    return request.app.state.service
-
-
-def qa_of(request: Request) -> QA:
-    return service(request).require_qa()
 
 
 # -- asking ------------------------------------------------------------------------------------------
@@ -143,13 +135,12 @@ async def search(request: Request, q: str = Query(min_length=1, max_length=2000)
 
 @v1.get("/chunks/{chunk_id}", response_model=ChunkResponse, summary="A passage with its neighbours")
 async def chunk(chunk_id: str, request: Request) -> ChunkResponse:
-    loaded = qa_of(request).loaded
-    found = loaded.retriever.by_id.get(chunk_id)
-    if found is None:
-        raise NotFound(f"no passage with id '{chunk_id[:80]}'")
-    target = loaded.retriever.chunks[found]
-    title = loaded.retriever.docs[target.doc_id].title
-    around = [c for c in loaded.retriever.neighbours(chunk_id, 1) if c.id != chunk_id]
+    qa = qa_of(request)
+    try:
+        target, around = qa.chunk(chunk_id)
+    except NotFound:
+        raise NotFound(f"no passage with id '{chunk_id[:80]}'") from None
+    title = qa.document(target.doc_id).title
     return ChunkResponse(chunk=hit(target, title, 1.0), neighbours=[hit(c, title, 0.0) for c in around])
 
 
@@ -158,24 +149,26 @@ async def chunk(chunk_id: str, request: Request) -> ChunkResponse:
 
 @v1.get("/documents", response_model=DocumentsResponse, summary="Indexed documents with metadata and chunk counts")
 async def documents(request: Request) -> DocumentsResponse:
-    loaded = qa_of(request).loaded
-    return DocumentsResponse(documents=sorted(loaded.retriever.docs.values(), key=lambda d: d.id), index_version=loaded.retriever.version.name)
+    qa = qa_of(request)
+    return DocumentsResponse(documents=qa.documents(), index_version=qa.version)
 
 
 @v1.get("/documents/{doc_id}", summary="One document's metadata and chunk count")
 async def document(doc_id: str, request: Request) -> dict[str, object]:
-    loaded = qa_of(request).loaded
-    if doc_id not in loaded.retriever.docs:
-        raise NotFound(f"no document with id '{doc_id[:80]}'")
-    return loaded.retriever.docs[doc_id].model_dump()
+    return _document(request, doc_id).model_dump()
 
 
 @v1.get("/documents/{doc_id}/text", response_model=DocumentText, summary="A document's cleaned text (what quotes come from)")
 async def document_text(doc_id: str, request: Request) -> DocumentText:
-    loaded = qa_of(request).loaded
-    if doc_id not in loaded.texts:
-        raise NotFound(f"no document with id '{doc_id[:80]}'")
-    return DocumentText(id=doc_id, text=loaded.texts[doc_id])
+    _document(request, doc_id)
+    return DocumentText(id=doc_id, text=qa_of(request).document_text(doc_id))
+
+
+def _document(request: Request, doc_id: str) -> DocumentInfo:
+    try:
+        return qa_of(request).document(doc_id)
+    except NotFound:
+        raise NotFound(f"no document with id '{doc_id[:80]}'") from None
 
 
 @v1.post("/documents", response_model=IngestResponse, dependencies=[Depends(require_admin)], summary="Upload and index a document (admin)")
@@ -211,10 +204,7 @@ async def upload(request: Request, file: UploadFile = File(...)) -> IngestRespon
 @v1.delete("/documents/{doc_id}", response_model=IngestResponse, dependencies=[Depends(require_admin)], summary="Remove a document (admin)")
 async def delete(doc_id: str, request: Request) -> IngestResponse:
     svc = service(request)
-    loaded = svc.require_qa().loaded
-    info = loaded.retriever.docs.get(doc_id)
-    if info is None:
-        raise NotFound(f"no document with id '{doc_id[:80]}'")
+    info = _document(request, doc_id)
     report = await run_in_threadpool(svc.reingest, paths=[], remove=[doc_id])
     uploaded = (svc.settings.corpus_dir / info.path).resolve()
     if uploaded.parent == (svc.settings.corpus_dir / "uploads").resolve():
@@ -242,8 +232,7 @@ async def readyz(request: Request) -> JSONResponse:
     svc = service(request)
     if svc.qa is None or not svc.qa.ready:
         return JSONResponse({"error": "index_not_ready", "message": svc.startup_error or "loading"}, status_code=503)
-    loaded = svc.qa.loaded
-    return JSONResponse({"status": "ready", "index_version": loaded.retriever.version.name, "chunks": len(loaded.retriever.chunks)})
+    return JSONResponse({"status": "ready", "index_version": svc.qa.version, "chunks": svc.qa.size()[1]})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

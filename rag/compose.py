@@ -1,0 +1,212 @@
+"""Composing an answer from ranked evidence, following the documents' structure:
+
+- a heading brings the body under it; a sentence that introduces a list ("…下列职责：") brings its items;
+- a table row comes with its header and is shown as a small table;
+- each ask gets its own sentence; a comparison quotes both figures and says which is larger only then;
+- open questions (概括, 介绍, 有哪些, summarize) get 3–6 cited sentences from the best section.
+
+Quotes are units, so always verbatim document text; section labels and table headers travel as structured
+citation fields, never inside a quote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.evidence import Evidence, Verdict
+from rag.question import Ask, Reading
+from rag.retrieve import UnitIndex
+from rag.text import numbers
+from rag.types import Chunk, Citation, Unit
+from rag.units import table_header
+
+OPEN_MIN, OPEN_MAX = 3, 6
+LIST_MAX = 10
+_ARTICLE_LABEL = re.compile(r"^第[零〇一二三四五六七八九十百千\d]+条\s*")
+
+
+@dataclass
+class Draft:
+    """An answer before numbering and verification: sentences with the units they quote."""
+
+    sentences: list[tuple[str, list[tuple[Unit, Chunk]]]] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # asks the documents do not answer
+
+    @property
+    def abstained(self) -> bool:
+        return not self.sentences
+
+
+class Composer:
+    """Turns each ask's ranked evidence into sentences."""
+
+    def __init__(self, units: UnitIndex, titles: dict[str, str]) -> None:
+        self.units = units
+        self.titles = titles
+
+    def compose(self, reading: Reading, found: list[tuple[Ask, list[Evidence], Verdict]]) -> Draft:
+        draft = Draft()
+        answered: list[tuple[Ask, Evidence]] = []
+        for ask, ranked, verdict in found:
+            if not verdict.ok:
+                draft.unanswered.append(ask.focus or ask.text)
+                continue
+            best = ranked[0]
+            if reading.intent in ("open", "list") and len(found) == 1:
+                chosen = self._section(best, ranked, reading.intent)
+            else:
+                chosen = self._expand(best) + self._corroborating(best, ranked, reading)
+            self._add(draft, chosen)
+            answered.append((ask, best))
+        if reading.compare and len(answered) == 2:
+            self._comparison(draft, answered)
+        return draft
+
+    # -- what each ask brings ----------------------------------------------------------------------
+
+    def _expand(self, best: Evidence) -> list[Unit]:
+        """The best unit and what its structure says belongs with it."""
+        u = best.unit
+        after = self._following(u)
+        if u.kind in ("heading", "header"):
+            return [u] + [x for x in after if x.kind not in ("heading",)][:4] if after else [u]
+        if u.kind == "intro":
+            items = []
+            for x in after:
+                if x.kind == "heading" or (items and x.kind not in ("item", "sentence")):
+                    break
+                items.append(x)
+            return [u] + items[:LIST_MAX]
+        chunk = self.units.chunk_of[u.chunk_id]
+        if chunk.article:
+            whole = self._article(chunk)
+            if len(whole) <= 3 and sum(len(x.text) for x in whole) <= 240:
+                return whole  # a short article is quoted whole: its conditions come with it
+            before = [x for x in whole if x.start < u.start]
+            if before and re.match(r"[^，。；]{2,20}的，", u.text):
+                return [before[-1], u]  # "逾期不改正的，处…" keeps the clause it depends on
+        if len(u.text) < 25 and after and after[0].kind == "sentence" and after[0].para == u.para:
+            return [u, after[0]]
+        return [u]
+
+    def _corroborating(self, best: Evidence, ranked: list[Evidence], reading: Reading) -> list[Unit]:
+        """A close second from another passage, when it says something the best does not (a second figure,
+        the other half of an answer)."""
+        out = []
+        for e in ranked[1:4]:
+            if e.score < best.score - 1.0 or e.unit.chunk_id == best.unit.chunk_id:
+                continue
+            if e.unit.kind in ("heading", "header") or _similar(e.unit.text, best.unit.text):
+                continue
+            out.append(e.unit)
+            break
+        return out
+
+    def _section(self, best: Evidence, ranked: list[Evidence], intent: str) -> list[Unit]:
+        """3–6 units of the best section: its body under a heading, a list's items, or its best sentences."""
+        structural = self._expand(best)
+        if len(structural) >= OPEN_MIN or intent == "list" and len(structural) > 1:
+            return structural[:LIST_MAX]
+        key = _section_key(self.units.chunk_of[best.unit.chunk_id])
+        scored = [e for e in ranked if _section_key(e.chunk) == key and e.unit.kind not in ("heading", "header")]
+        chosen = {u.id: u for u in structural}
+        for e in scored:
+            if len(chosen) >= OPEN_MAX or e.score < best.score - 4.0:
+                break
+            if not any(_similar(e.unit.text, c.text) for c in chosen.values()):
+                chosen[e.unit.id] = e.unit
+        if len(chosen) < OPEN_MIN:  # fill from what follows the best unit in its section
+            for x in self._following(best.unit, same_section=True):
+                if len(chosen) >= OPEN_MIN:
+                    break
+                if x.kind != "heading":
+                    chosen.setdefault(x.id, x)
+        return sorted(chosen.values(), key=lambda x: (x.doc_id, x.start))
+
+    def _following(self, u: Unit, same_section: bool = True, limit: int = 12) -> list[Unit]:
+        """Units after `u` in document order, within its section (or article)."""
+        chunk = self.units.chunk_of[u.chunk_id]
+        key = _section_key(chunk)
+        out = []
+        i = self.units.by_id[u.id] + 1
+        while i < len(self.units.units) and len(out) < limit:
+            x = self.units.units[i]
+            c = self.units.chunk_of[x.chunk_id]
+            if x.doc_id != u.doc_id or (same_section and _section_key(c) != key and not _is_heading_chunk_of(chunk, c)):
+                break
+            out.append(x)
+            i += 1
+        return out
+
+    def _article(self, chunk: Chunk) -> list[Unit]:
+        ids = [c.id for c in self.units.chunk_of.values() if c.doc_id == chunk.doc_id and c.article == chunk.article and c.article]
+        return sorted((self.units.units[i] for cid in ids for i in self.units.positions.get(cid, [])), key=lambda x: x.start)
+
+    # -- sentences ---------------------------------------------------------------------------------
+
+    def _add(self, draft: Draft, chosen: list[Unit]) -> None:
+        quoted = {u.id for _, cites in draft.sentences for u, _ in cites}
+        said_article = ""
+        for u in chosen:
+            if u.id in quoted:
+                continue
+            chunk = self.units.chunk_of[u.chunk_id]
+            if u.kind == "row":
+                draft.sentences.append((_table(table_header(chunk), u.text), [(u, chunk)]))
+                continue
+            text = u.text
+            if chunk.article:
+                body = _ARTICLE_LABEL.sub("", text)
+                text = body if said_article == chunk.article else f"《{self.titles.get(chunk.doc_id, chunk.doc_id)}》{chunk.article}规定：{body}"
+                said_article = chunk.article
+            draft.sentences.append((text, [(u, chunk)]))
+
+    def _comparison(self, draft: Draft, answered: list[tuple[Ask, Evidence]]) -> None:
+        """Which of two quoted figures is larger, said only when both carry the same unit."""
+        figures = []
+        for ask, e in answered:
+            found = [n for n in numbers(e.unit.text) if not re.fullmatch(r"\d{4}年?", n)]
+            if not found:
+                return
+            figures.append((ask.focus or "", found[0], e))
+        (a, x, ea), (b, y, eb) = figures
+        ux, uy = re.sub(r"[\d.]+", "", x), re.sub(r"[\d.]+", "", y)
+        if not a or not b or ux != uy:
+            return
+        vx, vy = float(re.match(r"[\d.]+", x).group(0)), float(re.match(r"[\d.]+", y).group(0))  # type: ignore[union-attr]
+        if vx == vy:
+            sentence = f"{a}（{x}）与{b}（{y}）相同"
+        else:
+            (hi, hv), (lo, lv) = ((a, x), (b, y)) if vx > vy else ((b, y), (a, x))
+            sentence = f"{hi}（{hv}）高于{lo}（{lv}）"
+        draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
+
+
+def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
+    return Citation(
+        n=n, chunk_id=chunk.id, document_id=chunk.doc_id, title=title, quote=u.text, text=chunk.text,
+        page=chunk.page or None, section=chunk.place(), start=u.start, end=u.end, header=table_header(chunk),
+    )
+
+
+def _table(header: str, row: str) -> str:
+    cells = [h.strip() for h in header.split("\t")] if header else []
+    values = [v.strip() for v in row.split("\t")]
+    if not cells or len(cells) != len(values):
+        return "｜".join(values)
+    return "| " + " | ".join(cells) + " |\n|" + "---|" * len(cells) + "\n| " + " | ".join(values) + " |"
+
+
+def _section_key(chunk: Chunk) -> tuple[str, str]:
+    return chunk.doc_id, chunk.article or chunk.section or chunk.chapter
+
+
+def _is_heading_chunk_of(parent: Chunk, child: Chunk) -> bool:
+    """A sub-section of the parent's section (its path extends the parent's)."""
+    return child.doc_id == parent.doc_id and bool(parent.section) and child.section.startswith(parent.section + " > ")
+
+
+def _similar(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return short in long or len(set(short) & set(long)) / max(1, len(set(short))) > 0.9

@@ -1,0 +1,212 @@
+"""Evidence scoring: every candidate unit (sentence, list item, table row) gets a few general features and a
+logistic score whose weights are fitted on the public question sets (`policyqa fit`) and stored as data in
+`rag/data/weights.json`. A second small model turns the best candidates into a confidence that decides
+whether to answer at all; it comes with checks that the asked year, edition and place are in the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.question import KIND_UNITS, Ask
+from rag.retrieve import UnitIndex
+from rag.text import checked_numbers, tokens
+from rag.types import Chunk, Passage, Unit
+
+WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
+FEATURES = (
+    "dense", "dense_gap", "bm25", "passage", "cover", "cover_context", "year", "place", "ordinal", "kind",
+    "scope", "doc", "article", "heading", "length",
+)
+CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "agree")
+POOL = 40  # units taken from each ranking (dense, BM25) besides those of the top passages
+_WORLD = re.compile(r"全球|世界")
+_CHINA = re.compile(r"我国|中国|国内|全国")
+
+
+@dataclass
+class Model:
+    """A standardised logistic model: features → probability."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float = 0.5
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "features": list(self.features), "mean": _r(self.mean), "scale": _r(self.scale), "coef": _r(self.coef),
+            "intercept": round(self.intercept, 4), "threshold": round(self.threshold, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Model:  # type: ignore[type-arg]
+        return cls(tuple(d["features"]), np.array(d["mean"]), np.array(d["scale"]), np.array(d["coef"]),
+                   float(d["intercept"]), float(d.get("threshold", 0.5)))
+
+
+@lru_cache(maxsize=4)
+def load_models(path: Path = WEIGHTS) -> tuple[Model, Model]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    evidence, confidence = Model.from_dict(data["evidence"]), Model.from_dict(data["confidence"])
+    if evidence.features != FEATURES or confidence.features != CONFIDENCE:
+        raise ValueError(f"{path} was fitted on other features; run `policyqa fit`")
+    return evidence, confidence
+
+
+@dataclass
+class Evidence:
+    """A candidate unit with its features and score."""
+
+    unit: Unit
+    chunk: Chunk
+    x: np.ndarray
+    score: float = 0.0
+    dense_rank: int = 0
+    sparse_rank: int = 0
+
+
+@dataclass
+class Verdict:
+    """Whether an ask can be answered from its best evidence, and why not."""
+
+    confidence: float
+    ok: bool
+    missing: list[str]  # asked constraints the evidence lacks ("2023", "第二届")
+
+
+class EvidenceScorer:
+    """Ranks candidate units for an ask and decides whether the best of them answers it."""
+
+    def __init__(self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], models: tuple[Model, Model] | None = None) -> None:
+        self.units = units
+        self.idf = idf
+        self.texts = texts
+        self.model, self.confidence_model = models or load_models()
+
+    def candidates(self, ask: Ask, vector: np.ndarray, passages: list[Passage], allowed: set[str] | None = None) -> list[Evidence]:
+        """Candidate units, best first, each with its feature vector and score."""
+        units = self.units
+        if not units.units:
+            return []
+        dense = units.dense(vector)
+        sparse = units.sparse(tokens(ask.text))
+        pool = set(np.argsort(-dense)[:POOL].tolist()) | set(np.argsort(-sparse)[:POOL].tolist())
+        passage_rank = {p.chunk.id: r for r, p in enumerate(passages)}
+        for p in passages:
+            pool |= set(units.positions.get(p.chunk.id, []))
+        if allowed is not None:
+            pool = {i for i in pool if units.units[i].chunk_id in allowed}
+        dense_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -dense[i]))}
+        sparse_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -sparse[i]))}
+        top_dense, top_sparse = float(dense.max()), float(sparse.max()) or 1.0
+        weights = {t: self.idf.get(t, 1.0) for t in ask.terms}
+        mass = sum(weights.values()) or 1.0
+        out = []
+        for i in pool:
+            u = units.units[i]
+            c = units.chunk_of[u.chunk_id]
+            x = self._features(ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass)
+            out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
+        scores = self.model.logit(np.stack([e.x for e in out]))
+        for e, s in zip(out, scores, strict=True):
+            e.score = float(s)
+        out.sort(key=lambda e: -e.score)
+        return out
+
+    def _features(
+        self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,
+        weights: dict[str, float], mass: float,
+    ) -> np.ndarray:
+        text = u.text.lower()
+        around = (c.context + "\n" + c.text).lower()
+        doc = self.texts.get(c.doc_id, "")
+        cover = sum(w for t, w in weights.items() if t in text) / mass
+        cover_context = sum(w for t, w in weights.items() if t not in text and t in around) / mass
+        scope = 0.0
+        if ask.scope == "china":
+            scope = -1.0 if _WORLD.search(u.text) and not _CHINA.search(u.text) else 1.0 if _CHINA.search(around) else 0.0
+        elif ask.scope == "world":
+            scope = -1.0 if _CHINA.search(u.text) and not _WORLD.search(u.text) else 1.0 if _WORLD.search(around) else 0.0
+        return np.array([
+            dense, dense - top_dense, bm25, 1.0 / (1 + rank) if rank is not None else 0.0, cover, cover_context,
+            _held(ask.years, u.text, around, doc), _held(ask.places, u.text, around, doc),
+            _held(ask.ordinals, u.text, around, doc),
+            0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind) else -1.0,
+            scope,
+            0.0 if not ask.doc_ids else 1.0 if c.doc_id in ask.doc_ids else -1.0,
+            1.0 if ask.articles and c.article_no in ask.articles and c.doc_id in (ask.doc_ids or [c.doc_id]) else 0.0,
+            1.0 if u.kind in ("heading", "header") else 0.0,
+            math.log1p(len(u.text)) / 5,
+        ])
+
+    # -- answer or abstain ----------------------------------------------------------------------------
+
+    def confidence_features(self, ask: Ask, ranked: list[Evidence]) -> np.ndarray:
+        best = ranked[0]
+        second = ranked[1].score if len(ranked) > 1 else best.score - 5
+        held = [best.x[FEATURES.index(f)] for f, asked in (("year", ask.years), ("place", ask.places), ("ordinal", ask.ordinals)) if asked]
+        doc = self.texts.get(best.chunk.doc_id, "").lower()
+        key = [t for t in ask.terms if self.idf.get(t, 0.0) >= self._key_idf()]
+        key_cover = sum(self.idf[t] for t in key if t in doc) / sum(self.idf[t] for t in key) if key else 1.0
+        agree = (best.dense_rank < 5) + (best.sparse_rank < 5)
+        return np.array([best.score, best.score - second, best.x[0], min(held, default=1.0), key_cover, agree / 2])
+
+    def verdict(self, ask: Ask, ranked: list[Evidence]) -> Verdict:
+        if not ranked:
+            return Verdict(0.0, False, [])
+        best = ranked[0]
+        doc = self.texts.get(best.chunk.doc_id, "")
+        missing = [x for x in ask.years + ask.ordinals if x not in doc]
+        missing += [p for p in ask.places if p not in doc and p not in best.chunk.context]
+        p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
+        return Verdict(p, p >= self.confidence_model.threshold and not missing, missing)
+
+    @lru_cache(maxsize=1)  # noqa: B019 - one scorer per index version
+    def _key_idf(self) -> float:
+        """Terms rarer than most: what a question names (an event, an edition, a person) rather than asks."""
+        values = sorted(self.idf.values())
+        return values[len(values) // 2] if values else 0.0
+
+
+def _held(asked: list[str], text: str, around: str, doc: str) -> float:
+    """1 when the unit says every asked value, 0.5 when its passage does, 0 when only its document does, -1 when
+    the document never does; 0 when nothing is asked."""
+    if not asked:
+        return 0.0
+    if all(a.lower() in text.lower() for a in asked):
+        return 1.0
+    if all(a.lower() in around for a in asked):
+        return 0.5
+    return 0.0 if all(a in doc for a in asked) else -1.0
+
+
+@lru_cache(maxsize=16384)
+def holds_kind(text: str, kind: str | None) -> bool:
+    """Whether a text holds a figure of the asked kind (any figure for kinds without units)."""
+    if kind == "date":
+        return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", text))
+    if kind == "rank":
+        return bool(re.search(r"第[一二三四五六七八九十\d]+|首位|首个|前列|之首", text))
+    if kind == "duration" and re.search(r"每[年月日周]|每季度|每半年", text):
+        return True
+    found = [n for n in checked_numbers(text) if not n.startswith("第")]
+    if kind in KIND_UNITS:
+        return any(n.endswith(KIND_UNITS[kind]) for n in found) or (kind == "count" and any(n.isdigit() for n in found))
+    return bool(found)
+
+
+def _r(a: np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in a]

@@ -1,0 +1,124 @@
+"""`policyqa fit`: fit the evidence and confidence weights on public question sets, print them, save them.
+
+Each set is answered by a pipeline over its own corpus. A candidate unit is a positive when it holds one of
+the row's evidence strings (or, for sets without evidence, its expected answer); an ask's best candidate is
+a confident one when the row is answerable and that candidate is a positive. Both models are logistic
+regressions on standardised features, small enough to read: `policyqa fit` prints every weight.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.evaluate import Row
+from rag.evidence import CONFIDENCE, FEATURES, WEIGHTS, Evidence, Model, load_models
+from rag.text import normalize
+
+L2 = 0.01
+
+
+@dataclass
+class Samples:
+    x: list[np.ndarray] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)  # the row each sample comes from
+
+
+def positive(e: Evidence, row: Row) -> bool:
+    text = normalize(e.unit.text)
+    if row.evidence:
+        return any(normalize(ev) in text or (len(text) >= 8 and text in normalize(ev)) for ev in row.evidence)
+    groups = [[normalize(a) for a in g] for g in row.must_include]
+    return bool(groups) and all(any(a in text for a in g) for g in groups)
+
+
+def collect(qa: Any, rows: list[Row], evidence: Samples, confidence: Samples) -> None:
+    """Features of every candidate of every ask, and of every ask's best candidate, with their labels."""
+    loaded = qa.loaded
+    for row in rows:
+        reading = loaded.reader.read(qa.resolve(row.question, row.turns[:-1] if row.turns else []))
+        vectors = qa.embedder.embed_queries([a.text for a in reading.asks])
+        for ask, vector in zip(reading.asks, vectors, strict=True):
+            passages = loaded.retriever.search(ask.text, qa.settings.top_k, None, {}, ask, vector)
+            ranked = loaded.scorer.candidates(ask, vector, passages)
+            if not ranked:
+                continue
+            labels = [positive(e, row) for e in ranked] if row.answerable else [False] * len(ranked)
+            if row.answerable and any(labels):
+                evidence.x += [e.x for e in ranked]
+                evidence.y += [int(v) for v in labels]
+                evidence.group += [row.id] * len(ranked)
+            confidence.x.append(loaded.scorer.confidence_features(ask, ranked))
+            confidence.y.append(int(row.answerable))
+            confidence.group.append(row.id)
+
+
+def logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], balanced: bool = True) -> Model:
+    """L2-regularised logistic regression by gradient descent on standardised features."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    pos = max(1, int(y.sum()))
+    w = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * max(1, len(y) - pos))) if balanced else np.ones(len(y))
+    coef, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(3000):
+        p = 1 / (1 + np.exp(-(z @ coef + b)))
+        g = (p - y) * w
+        coef -= 0.5 * (z.T @ g / len(y) + L2 * coef)
+        b -= 0.5 * float(g.mean())
+    return Model(names, mean, scale, coef, b)
+
+
+def best_threshold(model: Model, x: np.ndarray, y: np.ndarray) -> float:
+    """The probability cut that gets most asks right (answer the confident, refuse the rest)."""
+    p = 1 / (1 + np.exp(-model.logit(x)))
+    cuts = sorted(set(np.round(p, 4).tolist()))
+    return max(cuts, key=lambda t: (float(((p >= t) == (y == 1)).mean()), -t)) if cuts else 0.5
+
+
+def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any]:
+    """Fit both models on the sets (pipeline, rows) and save them; returns what was saved."""
+    evidence, confidence = Samples(), Samples()
+    for qa, rows in sets:
+        collect(qa, rows, evidence, confidence)
+    ev = logistic(np.stack(evidence.x), np.array(evidence.y), FEATURES)
+    # the confidence model reads the scores of the fitted evidence model, so collect again with it
+    out.write_text(json.dumps({"evidence": ev.to_dict(), "confidence": _placeholder().to_dict()}, indent=1), encoding="utf-8")
+    load_models.cache_clear()
+    confidence = Samples()
+    for qa, rows in sets:
+        qa.loaded.scorer.model, qa.loaded.scorer.confidence_model = load_models(out)
+        collect(qa, rows, Samples(), confidence)
+    cx, cy = np.stack(confidence.x), np.array(confidence.y)
+    conf = logistic(cx, cy, CONFIDENCE)
+    conf.threshold = best_threshold(conf, cx, cy)
+    data = {
+        "_about": "Fitted by `policyqa fit` on " + ", ".join(sorted({g.split('-')[0] for g in evidence.group})) + " rows; "
+                  "features are standardised (mean, scale) before the coefficients apply.",
+        "evidence": ev.to_dict(), "confidence": conf.to_dict(),
+        "samples": {"evidence": len(evidence.y), "evidence_positive": int(sum(evidence.y)), "asks": len(cy), "asks_confident": int(cy.sum())},
+    }
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    load_models.cache_clear()
+    return data
+
+
+def _placeholder() -> Model:
+    n = len(CONFIDENCE)
+    return Model(CONFIDENCE, np.zeros(n), np.ones(n), np.zeros(n), 1.0)
+
+
+def describe(data: dict[str, Any]) -> str:
+    """The weights as a table people can read."""
+    lines = []
+    for name in ("evidence", "confidence"):
+        m = data[name]
+        lines.append(f"{name} model (intercept {m['intercept']:+.3f}, threshold {m['threshold']}):")
+        lines += [f"  {f:14} {c:+.3f}" for f, c in sorted(zip(m["features"], m["coef"], strict=True), key=lambda fc: -abs(fc[1]))]
+    lines.append(f"samples: {data.get('samples')}")
+    return "\n".join(lines)

@@ -1,0 +1,301 @@
+"""Reading a question: what it asks (one or more sub-questions) and what pins each down (place, year, edition,
+world or China, the kind of number, a named document or article), plus follow-up resolution.
+
+Names come from the corpus lexicon; the only vocabulary here is the grammar of asking (question words,
+coordination, units of measure), which is the same whatever the documents are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from rag.lexicon import Lexicon
+from rag.text import cn_to_int, tokens
+
+_ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|long)\b"
+# the kind of figure a question asks for, from how it asks (first match wins)
+KINDS = [
+    ("rank", r"第几|排名|排第|位居|位列|\brank"),
+    ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
+    ("date", r"什么时候|何时|哪一?年|哪天|日期|施行|生效|\bwhen\b|\bwhat year\b|\bdate\b|take effect|in force"),
+    ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
+    ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
+    ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
+    ("multiple", r"多少倍|几倍"),
+    ("number", _ASKS_NUMBER),
+]
+KIND_UNITS = {  # the units a figure of each kind is written with
+    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿", "美元"),
+    "percent": ("%",),
+    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人"),
+    "multiple": ("倍",),
+    "date": ("年", "月", "日"),
+    "duration": ("日", "天", "个", "月", "年", "小时"),
+}
+_OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲讲|有哪些|哪些方面|什么举措|什么措施|什么建议|"
+                   r"\bsummari[sz]e|\boverview\b|\bdescribe\b|\bwhat (?:does|do) .+ (?:say|recommend)|\bwhat are\b", re.I)
+_LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\b|\blist\b", re.I)
+_COMPARE = re.compile(r"哪个更|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
+_YESNO = re.compile(r"是否|是不是|有没有|能否|可否|能不能|吗[？?]?$|^(?:is|are|does|do|can|will|has|must)\b", re.I)
+_DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
+_WORLD = re.compile(r"全球|世界|国际|各国|\bglobal|\bworld", re.I)
+_CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
+_ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
+ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
+_CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|and|or|,|，)"
+_DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
+
+
+@dataclass
+class Ask:
+    """One thing a question asks, with what pins it down; `text` is what retrieval searches for."""
+
+    text: str
+    focus: str = ""  # the coordinated item this part is about ("深圳"), "" for the whole question
+    places: list[str] = field(default_factory=list)
+    years: list[str] = field(default_factory=list)
+    ordinals: list[str] = field(default_factory=list)  # 第二届: an edition the evidence must name
+    scope: str = ""  # "world", "china" or ""
+    kind: str | None = None
+    doc_ids: list[str] = field(default_factory=list)
+    articles: list[int] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)  # content words, for coverage
+
+
+@dataclass
+class Reading:
+    """What a question asks: its sub-questions (at least one) and how to answer it."""
+
+    text: str
+    english: bool
+    intent: str  # "fact", "list", "open", "define"
+    asks: list[Ask]
+    compare: bool = False
+    yesno: bool = False
+    absent: str = ""  # a 《title》 or English law name no document has
+
+
+class Reader:
+    """Reads questions against the corpus lexicon."""
+
+    def __init__(self, lexicon: Lexicon, corpus_text: str = "") -> None:
+        self.lexicon = lexicon
+        self.corpus = corpus_text
+        self.names = {d: [n for n in names if len(n) >= 3] for d, names in lexicon.titles.items()}
+        self.english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
+
+    def read(self, question: str) -> Reading:
+        text = question.strip()
+        english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
+        expanded = self._expand(text) if english else text
+        intent = "define" if _DEFINE.search(text) else "open" if _OPEN.search(text) else "list" if _LIST.search(text) else "fact"
+        reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
+                          yesno=bool(_YESNO.search(text)), absent=self._absent(text))
+        parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", expanded) if len(p.strip(" ，,。")) >= 2] or [expanded]
+        subject = self._subject(parts[0])
+        for i, part in enumerate(parts):
+            if i and len(self._content(part)) < 2:
+                part = f"{subject}{part}"  # "…占全球的份额是多少？在全球排第几？": the second part keeps the subject
+            reading.asks += [self._ask(t, focus) for t, focus in self._split(part)]
+        if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:
+            ask = reading.asks[0]  # "北京比上海多多少": one ask per place
+            reading.asks = [replace(ask, places=[p], focus=p, text=_only(ask.text, p, ask.places)) for p in ask.places]
+        return reading
+
+    # -- parts -----------------------------------------------------------------------------------------
+
+    def _split(self, part: str) -> list[tuple[str, str]]:
+        """A part with coordinated items ("北京和上海分别…", "A、B和C各是多少") becomes one text per item."""
+        span = self._coordination(part)
+        if span is None:
+            return [(part, "")]
+        a, b, items = span
+        return [(part[:a] + item + part[b:], item) for item in items]
+
+    def _coordination(self, part: str) -> tuple[int, int, list[str]] | None:
+        """Where coordinated items sit in a part and what they are; None when nothing is coordinated, or when
+        the items are neither known names nor asked about one by one."""
+        marked = re.sub(r"《[^》]+》", lambda m: "\x00" * len(m.group(0)), part)
+        best = None
+        for m in re.finditer(rf"([^，。？?、和与及跟同或]+?)((?:{_CONJ}[^，。？?、和与及跟同或]+?)+)(?=分别|各|哪个|谁|的|是|在|有|都|中|，|？|\?|$)", marked):
+            items = [x for x in re.split(_CONJ, part[m.start() : m.end()]) if x]
+            items = self._trim(items)
+            if len(items) < 2:
+                continue
+            known = sum(1 for x in items if self._is_name(x))
+            after = part[m.end() :]
+            if known >= 2 or (_DISTRIBUTIVE.search(after) and all(len(x) <= 12 for x in items)):
+                start = part.index(items[0], m.start())
+                best = (start, m.end(), items)
+                break
+        return best
+
+    def _trim(self, items: list[str]) -> list[str]:
+        """The first item starts after the last word of the preceding clause: keep as many words as the last
+        item has ("基础层、技术层和应用层" → each three characters; "对比北京和上海" → "北京")."""
+        items = [x.strip(" ，,") for x in items if x.strip(" ，,")]
+        if len(items) < 2:
+            return items
+        first = items[0]
+        if re.fullmatch(r"《[^》]+》.*", first) or self._is_name(first):
+            return items
+        names = [n for n in self._names_in(first) if first.endswith(n)]
+        if names:
+            items[0] = max(names, key=len)
+            return items
+        width = len(items[-1])
+        items[0] = first[-width:] if len(first) > width else first
+        return items
+
+    def _is_name(self, text: str) -> bool:
+        t = text.strip("《》")
+        return (
+            t in self.lexicon.places
+            or any(t == n or t in n and len(t) >= 4 for names in self.names.values() for n in names)
+            or bool(re.fullmatch(r"(?:19|20)\d{2}年?", t))
+        )
+
+    def _names_in(self, text: str) -> list[str]:
+        return [p for p in self.lexicon.places if p in text] + [n for ns in self.names.values() for n in ns if n in text]
+
+    def _subject(self, part: str) -> str:
+        """The part before its question words: what later parts of the question are about."""
+        m = re.search(r"(是多少|有多少|是什么|有哪些|是哪|多少|什么|哪|几|何时|怎样|如何|是否)", part)
+        return (part[: m.start()] if m else part).strip(" ，,")
+
+    def _content(self, part: str) -> list[str]:
+        return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)]
+
+    # -- one ask ---------------------------------------------------------------------------------------
+
+    def _ask(self, text: str, focus: str) -> Ask:
+        bare = re.sub(r"《[^》]*》", "", text)
+        ask = Ask(text=text, focus=focus)
+        places = [p for p in self.lexicon.places if p in text]
+        ask.places = [p for p in places if not any(p != q and p in q for q in places)]
+        ask.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", bare)
+        ask.ordinals = _ORDINAL.findall(bare)
+        ask.articles = [n for n in (cn_to_int(m) for m in ARTICLE.findall(text)) if n]
+        ask.doc_ids = self._documents(text)
+        if _WORLD.search(bare):
+            ask.scope = "world"
+        elif _CHINA.search(bare) and not ask.places:
+            ask.scope = "china"
+        for kind, pattern in KINDS:
+            if re.search(pattern, text, flags=re.I):
+                ask.kind = kind
+                break
+        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and _LIST.search(text) and ask.kind not in ("date", "rank"):
+            ask.kind = None  # "哪些地区的规模…": names are asked for, not a figure
+        ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t)]
+        return ask
+
+    def _documents(self, text: str) -> list[str]:
+        low = text.lower()
+        hits = {d: max((len(n) for n in names if n.lower() in low), default=0) for d, names in self.names.items()}
+        hits = {d: n for d, n in hits.items() if n}
+        if not hits:
+            return []
+        # the most specific mention wins: "深圳经济特区数据条例" does not also name "上海市数据条例"
+        longest = max(hits.values())
+        return [d for d, n in hits.items() if n == longest or not any(n < m and _overlaps(d, e, self.names) for e, m in hits.items())]
+
+    def _absent(self, text: str) -> str:
+        """A 《title》 the question names that is neither a document nor mentioned by one."""
+        for title in re.findall(r"《([^》]+)》", text):
+            if not any(title in n or n in title for names in self.names.values() for n in names) and title not in self.corpus:
+                return f"《{title}》"
+        for phrase in re.findall(r"[A-Z][\w'’-]*(?:\s+(?:(?:on|of|the|for|and|to|in)\s+)*[A-Z][\w'’-]*)+", text):
+            if re.search(r"\b(Law|Provisions|Regulations?|Measures|Rules|Act)\b", phrase):
+                words = _words(phrase) - _TITLE_WORDS
+                if words and not any(words <= _words(n) for names in self.names.values() for n in names):
+                    return phrase
+        return ""
+
+    def _expand(self, text: str) -> str:
+        """An English question with the Chinese of the words the lexicon knows appended (for BM25 and names)."""
+        low = text.lower()
+        found = []
+        for en, zh in self.english:
+            if re.search(rf"\b{re.escape(en)}\b", low):
+                found.append(zh)
+                low = re.sub(rf"\b{re.escape(en)}\b", " ", low)
+        return text + (" " + " ".join(dict.fromkeys(found)) if found else "")
+
+
+def _only(text: str, keep: str, places: list[str]) -> str:
+    for p in places:
+        if p != keep:
+            text = text.replace(p, "")
+    return text
+
+
+def _overlaps(a: str, b: str, names: dict[str, list[str]]) -> bool:
+    return any(x in y for x in names[a] for y in names[b] if x != y)
+
+
+def _words(phrase: str) -> set[str]:
+    return {w.rstrip("s") if len(w) > 3 else w for w in re.findall(r"[a-z]+", phrase.lower())}
+
+
+_TITLE_WORDS = _words("law provisions regulations measures rules plan guidelines act on of the for and to in "
+                      "china chinese people republic promotion administration")
+
+
+# -- follow-ups ----------------------------------------------------------------------------------------
+
+_FOLLOW = re.compile(r"^(那么?|那在|还有|另外|and\b|what about|how about)|[呢]\s*[?？]?$", re.I)
+_PRONOUN = re.compile(r"它们|它|其|该市|该法|该条例|这部法律?|这个城市|这座城市|该城市|\bthis law\b|\bit\b", re.I)
+_SOURCE_ONLY = re.compile(r"^(是|在)?(哪一?条|第几条|哪个条款|出处|依据|来源)[^，。]{0,6}[?？]?$|^(which article|source)\W*$", re.I)
+
+
+def is_follow_up(question: str, ask: Ask) -> bool:
+    """A turn that leans on the one before: "那深圳呢？", "它的产值是多少？", "同比增长多少？"."""
+    q = question.strip()
+    bare = not (ask.places or ask.years or ask.doc_ids or "《" in q)
+    return bool(_FOLLOW.search(q) or _SOURCE_ONLY.search(q)) or (len(q) <= 14 and bool(_PRONOUN.search(q))) or (
+        bare and len(q) <= 10 and ask.kind is not None
+    )
+
+
+def resolve(question: str, ask: Ask, previous: str, prev: Ask, names: dict[str, list[str]]) -> str:
+    """A self-contained question from a follow-up and the previous (resolved) question."""
+    if _SOURCE_ONLY.search(question.strip()):
+        return previous  # "是哪一条？": the previous answer cites its article
+    q = re.sub(r"^(那么?|还有|另外)\s*", "", question.strip())
+    q = re.sub(r"呢\s*[?？]?$", "", q).strip(" ，,?？")
+    old_doc = _doc_name(previous, prev, names)
+    if _PRONOUN.search(q) and (prev.places or old_doc):
+        return _PRONOUN.sub("".join(prev.places) or old_doc, question.strip(), count=1)
+    new, replaced = previous, False
+    for old, fresh, suffix in ((prev.places, ask.places, ""), (prev.years, ask.years, "年")):
+        if fresh:
+            for o in old:
+                new = new.replace(o, fresh[0])
+            if not old:
+                new = fresh[0] + suffix + new
+            replaced = True
+    new_doc = _doc_name(q, ask, names)
+    if new_doc and old_doc and new_doc != old_doc:
+        new = new.replace(old_doc, new_doc)
+        replaced = True
+    rest = q
+    for name in ask.places + ask.years + [new_doc]:
+        rest = rest.replace(name, "") if name else rest
+    rest = rest.strip(" 年的，,")
+    if rest and not replaced:
+        # a new attribute of the same subject: keep the previous year, place and document
+        subject = "".join(y + "年" for y in prev.years) + "".join(prev.places) + old_doc
+        asks = re.search(r"(是多少|有多少|是什么|有哪些|是哪[一个些]?|多少|什么时候|何时)[^，。]*[?？]?$", rest)
+        tail = "" if asks else (m.group(0) if (m := re.search(r"(是多少|有多少|是什么|有哪些|多少|什么时候|何时)[^，。]*[?？]?$", previous)) else "")
+        return f"{subject}{rest}{tail}".rstrip("?？") + "？"
+    return new
+
+
+def _doc_name(question: str, ask: Ask, names: dict[str, list[str]]) -> str:
+    m = re.search(r"《[^》]+》", question)
+    if m:
+        return m.group(0)
+    said = [n for d in ask.doc_ids for n in names.get(d, []) if n in question]
+    return f"《{max(said, key=len)}》" if said else ""
