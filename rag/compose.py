@@ -19,10 +19,11 @@ from rag.question import Ask, Reading
 from rag.retrieve import UnitIndex
 from rag.text import numbers
 from rag.types import Chunk, Citation, Unit
-from rag.units import table_header
+from rag.units import header_of, plain, table_header
 
 OPEN_MIN, OPEN_MAX = 3, 6
 LIST_MAX = 10
+_ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]+[是、]|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、])")
 _ARTICLE_LABEL = re.compile(r"^第[零〇一二三四五六七八九十百千\d]+条\s*")
 
 
@@ -53,11 +54,18 @@ class Composer:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
             best = ranked[0]
-            if reading.intent in ("open", "list") and len(found) == 1:
-                chosen = self._section(best, ranked, reading.intent)
+            if ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
+                self._add_sections(draft, under)  # the question names a heading: answer with its section's body
+            elif ask.kind == "count" and (total := self._table_total(best)):
+                draft.sentences.append(total)
+            elif reading.intent in ("open", "list") and len(found) == 1:
+                under = self._under(best.unit.text) if best.unit.kind == "heading" else []
+                if under:
+                    self._add_sections(draft, under)
+                else:
+                    self._add(draft, self._section(best, ranked, reading.intent), labelled=True)
             else:
-                chosen = self._expand(best) + self._corroborating(best, ranked, reading)
-            self._add(draft, chosen)
+                self._add(draft, self._expand(best) + self._corroborating(best, ranked, reading))
             answered.append((ask, best))
         if reading.compare and len(answered) == 2:
             self._comparison(draft, answered)
@@ -124,6 +132,49 @@ class Composer:
                     chosen.setdefault(x.id, x)
         return sorted(chosen.values(), key=lambda x: (x.doc_id, x.start))
 
+    def _under(self, heading: str) -> list[tuple[str, list[Unit]]]:
+        """What a heading stands over, wherever it is written (in the contents or above its section): the body of
+        its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…")."""
+        key = plain(heading)
+        if len(key) < 2:
+            return []
+        chunks = [c for c in self.units.chunk_of.values() if key in plain(c.context)]
+        if not chunks:
+            return []
+        chunks = [c for c in chunks if c.doc_id == chunks[0].doc_id]
+        sections: dict[str, list[Unit]] = {}
+        for c in chunks:
+            body = [self.units.units[i] for i in self.units.positions.get(c.id, [])]
+            sections.setdefault(c.section, []).extend(u for u in body if u.kind not in ("heading", "header"))
+        sections = {k: v for k, v in sections.items() if v}
+        if len(sections) == 1 or key in {plain(k.split(" > ")[-1]) for k in sections}:
+            own = next((v for k, v in sections.items() if plain(k.split(" > ")[-1]) == key), next(iter(sections.values()), []))
+            return [("", own[:OPEN_MAX])]
+        listed = [(k, v) for k, v in sections.items() if _ENUMERATED.match(k.split(" > ")[-1])]
+        return [(k.split(" > ")[-1], v[:1]) for k, v in (listed if len(listed) >= 2 else list(sections.items()))[:OPEN_MAX]]
+
+    def _add_sections(self, draft: Draft, under: list[tuple[str, list[Unit]]]) -> None:
+        for label, units in under:
+            before = len(draft.sentences)
+            self._add(draft, units)
+            if label and len(draft.sentences) > before:  # the label names where the quote sits; it is not quoted
+                text, cites = draft.sentences[before]
+                draft.sentences[before] = (f"{label}：{text}", cites)
+
+    def _table_total(self, best: Evidence) -> tuple[str, list[tuple[Unit, Chunk]]] | None:
+        """"一共有多少个" over a numbered table: the number of its last row, citing that row."""
+        if best.unit.kind != "row" or not re.match(r"\d+\t", best.unit.text):
+            return None
+        header = table_header(best.chunk)
+        rows = [
+            (self.units.units[i], c) for c in self.units.chunk_of.values()
+            if c.doc_id == best.chunk.doc_id and c.kind == "table" and table_header(c) == header
+            for i in self.units.positions.get(c.id, []) if re.match(r"\d+\t", self.units.units[i].text)
+        ]
+        last, chunk = max(rows, key=lambda r: int(r[0].text.split("\t")[0]))
+        n = last.text.split("\t")[0]
+        return f"共{n}个，表中最后一行为：\n{_table(header, last.text)}", [(last, chunk)]
+
     def _following(self, u: Unit, same_section: bool = True, limit: int = 12) -> list[Unit]:
         """Units after `u` in document order, within its section (or article)."""
         chunk = self.units.chunk_of[u.chunk_id]
@@ -145,15 +196,23 @@ class Composer:
 
     # -- sentences ---------------------------------------------------------------------------------
 
-    def _add(self, draft: Draft, chosen: list[Unit]) -> None:
+    def _add(self, draft: Draft, chosen: list[Unit], labelled: bool = False) -> None:
+        """One sentence per unit; `labelled` puts the sub-heading a sentence sits under before it ("算法：…")."""
         quoted = {u.id for _, cites in draft.sentences for u, _ in cites}
         said_article = ""
         for u in chosen:
             if u.id in quoted:
                 continue
             chunk = self.units.chunk_of[u.chunk_id]
+            label = self._subheading(u) if labelled else ""
+            if label:
+                draft.sentences.append((f"{label}：{u.text}", [(u, chunk)]))
+                continue
             if u.kind == "row":
                 draft.sentences.append((_table(table_header(chunk), u.text), [(u, chunk)]))
+                continue
+            if u.kind == "cell":  # the column header is a label, not part of the quote
+                draft.sentences.append((f"{header_of(u, chunk)}：{u.text}", [(u, chunk)]))
                 continue
             text = u.text
             if chunk.article:
@@ -161,6 +220,15 @@ class Composer:
                 text = body if said_article == chunk.article else f"《{self.titles.get(chunk.doc_id, chunk.doc_id)}》{chunk.article}规定：{body}"
                 said_article = chunk.article
             draft.sentences.append((text, [(u, chunk)]))
+
+    def _subheading(self, u: Unit) -> str:
+        """The heading line just above a unit inside its chunk (not the chunk's own section title)."""
+        chunk = self.units.chunk_of[u.chunk_id]
+        above = [self.units.units[i] for i in self.units.positions.get(chunk.id, []) if self.units.units[i].start < u.start]
+        heads = [x for x in above if x.kind == "heading"]
+        if not heads or plain(heads[-1].text) == plain(chunk.section.split(" > ")[-1]):
+            return ""
+        return heads[-1].text
 
     def _comparison(self, draft: Draft, answered: list[tuple[Ask, Evidence]]) -> None:
         """Which of two quoted figures is larger, said only when both carry the same unit."""
@@ -186,7 +254,7 @@ class Composer:
 def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
     return Citation(
         n=n, chunk_id=chunk.id, document_id=chunk.doc_id, title=title, quote=u.text, text=chunk.text,
-        page=chunk.page or None, section=chunk.place(), start=u.start, end=u.end, header=table_header(chunk),
+        page=chunk.page or None, section=chunk.place(), start=u.start, end=u.end, header=header_of(u, chunk),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,14 +20,16 @@ from rag.question import KIND_UNITS, Ask
 from rag.retrieve import UnitIndex
 from rag.text import checked_numbers, tokens
 from rag.types import Chunk, Passage, Unit
+from rag.units import plain
 
 WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
 FEATURES = (
     "dense", "dense_gap", "bm25", "passage", "cover", "cover_context", "year", "place", "ordinal", "kind",
-    "scope", "doc", "article", "heading", "length",
+    "scope", "doc", "article", "heading", "length", "superlative", "defines", "section",
 )
 CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "agree")
 POOL = 40  # units taken from each ranking (dense, BM25) besides those of the top passages
+_SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前")
 _WORLD = re.compile(r"全球|世界")
 _CHINA = re.compile(r"我国|中国|国内|全国")
 
@@ -142,7 +145,7 @@ class EvidenceScorer:
             scope = -1.0 if _CHINA.search(u.text) and not _WORLD.search(u.text) else 1.0 if _WORLD.search(around) else 0.0
         return np.array([
             dense, dense - top_dense, bm25, 1.0 / (1 + rank) if rank is not None else 0.0, cover, cover_context,
-            _held(ask.years, u.text, around, doc), _held(ask.places, u.text, around, doc),
+            _held(ask.years, u.text, around, doc), _held([place_stem(p) for p in ask.places], u.text, around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
             0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind) else -1.0,
             scope,
@@ -150,6 +153,9 @@ class EvidenceScorer:
             1.0 if ask.articles and c.article_no in ask.articles and c.doc_id in (ask.doc_ids or [c.doc_id]) else 0.0,
             1.0 if u.kind in ("heading", "header") else 0.0,
             math.log1p(len(u.text)) / 5,
+            0.0 if not ask.superlative else 1.0 if _SUPERLATIVE.search(u.text) else -1.0,
+            0.0 if not ask.defines else 1.0 if defines(u.text, ask.defines) else -1.0,
+            0.0 if not ask.section else 1.0 if plain(ask.section) in plain(c.context) else -1.0,
         ])
 
     # -- answer or abstain ----------------------------------------------------------------------------
@@ -157,7 +163,8 @@ class EvidenceScorer:
     def confidence_features(self, ask: Ask, ranked: list[Evidence]) -> np.ndarray:
         best = ranked[0]
         second = ranked[1].score if len(ranked) > 1 else best.score - 5
-        held = [best.x[FEATURES.index(f)] for f, asked in (("year", ask.years), ("place", ask.places), ("ordinal", ask.ordinals)) if asked]
+        asked = (("year", ask.years), ("place", ask.places), ("ordinal", ask.ordinals), ("kind", ask.kind), ("defines", ask.defines))
+        held = [best.x[FEATURES.index(f)] for f, wanted in asked if wanted]
         doc = self.texts.get(best.chunk.doc_id, "").lower()
         key = [t for t in ask.terms if self.idf.get(t, 0.0) >= self._key_idf()]
         key_cover = sum(self.idf[t] for t in key if t in doc) / sum(self.idf[t] for t in key) if key else 1.0
@@ -168,9 +175,10 @@ class EvidenceScorer:
         if not ranked:
             return Verdict(0.0, False, [])
         best = ranked[0]
-        doc = self.texts.get(best.chunk.doc_id, "")
-        missing = [x for x in ask.years + ask.ordinals if x not in doc]
-        missing += [p for p in ask.places if p not in doc and p not in best.chunk.context]
+        scope = best.chunk.context + best.chunk.text
+        missing = [x for x in ask.years + ask.ordinals if x not in scope]
+        if ask.places and not any(place_stem(p) in scope for p in ask.places):
+            missing += ask.places
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         return Verdict(p, p >= self.confidence_model.threshold and not missing, missing)
 
@@ -181,16 +189,26 @@ class EvidenceScorer:
         return values[len(values) // 2] if values else 0.0
 
 
-def _held(asked: list[str], text: str, around: str, doc: str) -> float:
-    """1 when the unit says every asked value, 0.5 when its passage does, 0 when only its document does, -1 when
-    the document never does; 0 when nothing is asked."""
+def defines(text: str, term: str) -> bool:
+    """Whether a sentence defines the term ("网络运营者，是指…", "本法所称网络运营者，是指…")."""
+    return bool(re.search(rf"(?:^|所称|[，。；：（）\s“\"]){re.escape(term)}[”\"]?[，,]?(?:是指|指的?是)", text))
+
+
+def place_stem(place: str) -> str:
+    """"深圳市" is written "深圳" as often as not."""
+    return place[:-1] if len(place) >= 3 and place.endswith(("市", "省", "县")) else place
+
+
+def _held(asked: list[str], text: str, around: str, doc: str, need: Callable[[Iterable[bool]], bool] = all) -> float:
+    """1 when the unit says the asked values (every one, or any one for places), 0.5 when its passage does,
+    0 when only its document does, -1 when the document never does; 0 when nothing is asked."""
     if not asked:
         return 0.0
-    if all(a.lower() in text.lower() for a in asked):
+    if need(a.lower() in text.lower() for a in asked):
         return 1.0
-    if all(a.lower() in around for a in asked):
+    if need(a.lower() in around for a in asked):
         return 0.5
-    return 0.0 if all(a in doc for a in asked) else -1.0
+    return 0.0 if need(a in doc for a in asked) else -1.0
 
 
 @lru_cache(maxsize=16384)

@@ -37,25 +37,54 @@ def positive(e: Evidence, row: Row) -> bool:
     return bool(groups) and all(any(a in text for a in g) for g in groups)
 
 
-def collect(qa: Any, rows: list[Row], evidence: Samples, confidence: Samples) -> None:
-    """Features of every candidate of every ask, and of every ask's best candidate, with their labels."""
+@dataclass
+class Case:
+    """One ask of one row, with its candidates (features computed once; scores change with the weights)."""
+
+    scorer: Any
+    ask: Any
+    ranked: list[Evidence]
+    row: Row
+
+
+def collect(qa: Any, rows: list[Row]) -> list[Case]:
+    """Every ask of every row with its candidates."""
     loaded = qa.loaded
+    cases = []
     for row in rows:
         reading = loaded.reader.read(qa.resolve(row.question, row.turns[:-1] if row.turns else []))
         vectors = qa.embedder.embed_queries([a.text for a in reading.asks])
         for ask, vector in zip(reading.asks, vectors, strict=True):
             passages = loaded.retriever.search(ask.text, qa.settings.top_k, None, {}, ask, vector)
             ranked = loaded.scorer.candidates(ask, vector, passages)
-            if not ranked:
-                continue
-            labels = [positive(e, row) for e in ranked] if row.answerable else [False] * len(ranked)
-            if row.answerable and any(labels):
-                evidence.x += [e.x for e in ranked]
-                evidence.y += [int(v) for v in labels]
-                evidence.group += [row.id] * len(ranked)
-            confidence.x.append(loaded.scorer.confidence_features(ask, ranked))
-            confidence.y.append(int(row.answerable))
-            confidence.group.append(row.id)
+            if ranked:
+                cases.append(Case(loaded.scorer, ask, ranked, row))
+    return cases
+
+
+def evidence_samples(cases: list[Case]) -> Samples:
+    out = Samples()
+    for case in cases:
+        labels = [positive(e, case.row) for e in case.ranked]
+        if case.row.answerable and any(labels):
+            out.x += [e.x for e in case.ranked]
+            out.y += [int(v) for v in labels]
+            out.group += [case.row.id] * len(case.ranked)
+    return out
+
+
+def confidence_samples(cases: list[Case], model: Model) -> Samples:
+    """Rescore every ask's candidates with the fitted evidence model; label: the row is answerable."""
+    out = Samples()
+    for case in cases:
+        scores = model.logit(np.stack([e.x for e in case.ranked]))
+        for e, sc in zip(case.ranked, scores, strict=True):
+            e.score = float(sc)
+        case.ranked.sort(key=lambda e: -e.score)
+        out.x.append(case.scorer.confidence_features(case.ask, case.ranked))
+        out.y.append(int(case.row.answerable))
+        out.group.append(case.row.id)
+    return out
 
 
 def logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], balanced: bool = True) -> Model:
@@ -83,28 +112,22 @@ def best_threshold(model: Model, x: np.ndarray, y: np.ndarray) -> float:
 
 def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any]:
     """Fit both models on the sets (pipeline, rows) and save them; returns what was saved."""
-    evidence, confidence = Samples(), Samples()
-    for qa, rows in sets:
-        collect(qa, rows, evidence, confidence)
+    cases = [case for qa, rows in sets for case in collect(qa, rows)]
+    evidence = evidence_samples(cases)
     ev = logistic(np.stack(evidence.x), np.array(evidence.y), FEATURES)
-    # the confidence model reads the scores of the fitted evidence model, so collect again with it
-    out.write_text(json.dumps({"evidence": ev.to_dict(), "confidence": _placeholder().to_dict()}, indent=1), encoding="utf-8")
-    load_models.cache_clear()
-    confidence = Samples()
-    for qa, rows in sets:
-        qa.loaded.scorer.model, qa.loaded.scorer.confidence_model = load_models(out)
-        collect(qa, rows, Samples(), confidence)
+    confidence = confidence_samples(cases, ev)
     cx, cy = np.stack(confidence.x), np.array(confidence.y)
     conf = logistic(cx, cy, CONFIDENCE)
     conf.threshold = best_threshold(conf, cx, cy)
     data = {
-        "_about": "Fitted by `policyqa fit` on " + ", ".join(sorted({g.split('-')[0] for g in evidence.group})) + " rows; "
-                  "features are standardised (mean, scale) before the coefficients apply.",
+        "_about": "Fitted by `policyqa fit`; features are standardised (mean, scale) before the coefficients apply.",
         "evidence": ev.to_dict(), "confidence": conf.to_dict(),
-        "samples": {"evidence": len(evidence.y), "evidence_positive": int(sum(evidence.y)), "asks": len(cy), "asks_confident": int(cy.sum())},
+        "samples": {"evidence": len(evidence.y), "evidence_positive": int(sum(evidence.y)), "asks": len(cy), "asks_answerable": int(cy.sum())},
     }
     out.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     load_models.cache_clear()
+    for qa, _ in sets:  # the pipelines in this process answer with the new weights from now on
+        qa.loaded.scorer.model, qa.loaded.scorer.confidence_model = load_models(out)
     return data
 
 

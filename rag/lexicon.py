@@ -48,9 +48,18 @@ class Lexicon:
 def build(docs: list[DocumentInfo], texts: dict[str, str], chunks: list[Chunk]) -> Lexicon:
     """Derive the lexicon from the documents, their cleaned texts and their chunks."""
     corpus = "\n".join(texts.values())
-    places = sorted({w for w in _dictionary_places(corpus) if _used_as_place(w, corpus)}, key=lambda w: (-len(w), w))
+    tagged = _dictionary_places(corpus)
+    confirmed = {w for w in tagged if _used_as_place(w, corpus)}
+    while True:  # a tagged word listed beside a confirmed place is one too ("北京、上海、武汉")
+        more = {w for w in tagged - confirmed if any(re.search(rf"{p}[、和及与]{w}|{w}[、和及与]{p}", corpus) for p in confirmed)}
+        if not more:
+            break
+        confirmed |= more
+    places = sorted(confirmed, key=lambda w: (-len(w), w))
+    titles = {n for d in docs for n in (d.title, *d.aliases)}
     headings = sorted({
-        part for c in chunks for part in c.section.split(" > ") if 2 <= len(part) <= 20 and part != "题注"
+        part for c in chunks for part in c.section.split(" > ")
+        if 2 <= len(part) <= 20 and part != "题注" and "《" not in part and part not in titles
     })
     english = dict(glossary())
     for place in places:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon
 from rag.text import cn_to_int, tokens
+from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|long)\b"
 # the kind of figure a question asks for, from how it asks (first match wins)
@@ -41,6 +42,9 @@ _YESNO = re.compile(r"是否|是不是|有没有|能否|可否|能不能|吗[？
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
 _WORLD = re.compile(r"全球|世界|国际|各国|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
+_SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
+_MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
+_WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|and|or|,|，)"
@@ -61,6 +65,9 @@ class Ask:
     doc_ids: list[str] = field(default_factory=list)
     articles: list[int] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # content words, for coverage
+    superlative: bool = False  # 最高, 第一: the evidence must single something out
+    defines: str = ""  # the term a definition question asks about
+    section: str = ""  # a heading of the documents the question names ("强化数据安全")
 
 
 @dataclass
@@ -96,7 +103,7 @@ class Reader:
         subject = self._subject(parts[0])
         for i, part in enumerate(parts):
             if i and len(self._content(part)) < 2:
-                part = f"{subject}{part}"  # "…占全球的份额是多少？在全球排第几？": the second part keeps the subject
+                part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
             reading.asks += [self._ask(t, focus) for t, focus in self._split(part)]
         if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:
             ask = reading.asks[0]  # "北京比上海多多少": one ask per place
@@ -133,7 +140,7 @@ class Reader:
 
     def _trim(self, items: list[str]) -> list[str]:
         """The first item starts after the last word of the preceding clause: keep as many words as the last
-        item has ("基础层、技术层和应用层" → each three characters; "对比北京和上海" → "北京")."""
+        item has ("甲类、乙类和丙类" → two characters each; "比较苏州和无锡" → "苏州")."""
         items = [x.strip(" ，,") for x in items if x.strip(" ，,")]
         if len(items) < 2:
             return items
@@ -186,6 +193,18 @@ class Reader:
             if re.search(pattern, text, flags=re.I):
                 ask.kind = kind
                 break
+        if ask.kind is None and _WHEN.search(text):
+            ask.kind = "date"
+        elif ask.kind is None and _MEASURE.search(text):
+            ask.kind = "percent" if re.search(r"率[？?]?$", text) else "number"
+        ask.superlative = bool(_SUPERLATIVE.search(bare))
+        if _DEFINE.search(text):
+            m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
+            m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
+            m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
+            ask.defines = m.group(1) if m else ""
+        named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h) in plain(text)]
+        ask.section = max(named, key=len) if named else ""
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and _LIST.search(text) and ask.kind not in ("date", "rank"):
             ask.kind = None  # "哪些地区的规模…": names are asked for, not a figure
         ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t)]
@@ -197,7 +216,7 @@ class Reader:
         hits = {d: n for d, n in hits.items() if n}
         if not hits:
             return []
-        # the most specific mention wins: "深圳经济特区数据条例" does not also name "上海市数据条例"
+        # the most specific mention wins: a long title does not also name the shorter title it contains
         longest = max(hits.values())
         return [d for d, n in hits.items() if n == longest or not any(n < m and _overlaps(d, e, self.names) for e, m in hits.items())]
 

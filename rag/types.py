@@ -60,7 +60,7 @@ class Chunk(BaseModel):
         return f"{self.place()}，第{self.page}页" if self.page else self.place()
 
 
-UnitKind = Literal["sentence", "heading", "intro", "item", "row", "header"]
+UnitKind = Literal["sentence", "heading", "intro", "item", "row", "header", "cell"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,7 @@ class Unit:
     end: int
     kind: UnitKind
     para: int  # paragraph (line) index inside the chunk
+    col: int = -1  # for a cell of a wide table row: its column
 
 
 class Passage(BaseModel):
