@@ -25,9 +25,9 @@ from rag.units import plain
 WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
 FEATURES = (
     "dense", "dense_gap", "bm25", "passage", "cover", "cover_context", "year", "place", "ordinal", "kind",
-    "scope", "doc", "article", "heading", "length", "superlative", "defines", "section",
+    "scope", "doc", "article", "heading", "length", "superlative", "defines", "section", "novel", "question",
 )
-CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "agree")
+CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "key_local", "novel", "agree")
 POOL = 40  # units taken from each ranking (dense, BM25) besides those of the top passages
 _SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前")
 _WORLD = re.compile(r"全球|世界")
@@ -117,11 +117,15 @@ class EvidenceScorer:
         top_dense, top_sparse = float(dense.max()), float(sparse.max()) or 1.0
         weights = {t: self.idf.get(t, 1.0) for t in ask.terms}
         mass = sum(weights.values()) or 1.0
+        asked = set(tokens(ask.text))
         out = []
         for i in pool:
             u = units.units[i]
             c = units.chunk_of[u.chunk_id]
-            x = self._features(ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass)
+            novel = sum(1 for t in units.tokens[i] if t not in asked) / max(1, len(units.tokens[i]))
+            x = self._features(
+                ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
+            )
             out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
         scores = self.model.logit(np.stack([e.x for e in out]))
         for e, s in zip(out, scores, strict=True):
@@ -131,7 +135,7 @@ class EvidenceScorer:
 
     def _features(
         self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,
-        weights: dict[str, float], mass: float,
+        weights: dict[str, float], mass: float, novel: float,
     ) -> np.ndarray:
         text = u.text.lower()
         around = (c.context + "\n" + c.text).lower()
@@ -156,6 +160,8 @@ class EvidenceScorer:
             0.0 if not ask.superlative else 1.0 if _SUPERLATIVE.search(u.text) else -1.0,
             0.0 if not ask.defines else 1.0 if defines(u.text, ask.defines) else -1.0,
             0.0 if not ask.section else 1.0 if plain(ask.section) in plain(c.context) else -1.0,
+            novel,  # the share of the unit's words the question does not already say
+            1.0 if u.text.rstrip("”」）)").endswith(("？", "?")) else 0.0,  # a question is not an answer
         ])
 
     # -- answer or abstain ----------------------------------------------------------------------------
@@ -166,10 +172,16 @@ class EvidenceScorer:
         asked = (("year", ask.years), ("place", ask.places), ("ordinal", ask.ordinals), ("kind", ask.kind), ("defines", ask.defines))
         held = [best.x[FEATURES.index(f)] for f, wanted in asked if wanted]
         doc = self.texts.get(best.chunk.doc_id, "").lower()
+        local = (best.chunk.context + best.chunk.text).lower()
         key = [t for t in ask.terms if self.idf.get(t, 0.0) >= self._key_idf()]
-        key_cover = sum(self.idf[t] for t in key if t in doc) / sum(self.idf[t] for t in key) if key else 1.0
+        mass = sum(self.idf[t] for t in key)
+        key_cover = sum(self.idf[t] for t in key if t in doc) / mass if key else 1.0
+        key_local = sum(self.idf[t] for t in key if t in local) / mass if key else 1.0
         agree = (best.dense_rank < 5) + (best.sparse_rank < 5)
-        return np.array([best.score, best.score - second, best.x[0], min(held, default=1.0), key_cover, agree / 2])
+        return np.array([
+            best.score, best.score - second, best.x[0], min(held, default=1.0), key_cover, key_local,
+            best.x[FEATURES.index("novel")], agree / 2,
+        ])
 
     def verdict(self, ask: Ask, ranked: list[Evidence]) -> Verdict:
         if not ranked:
@@ -214,8 +226,10 @@ def _held(asked: list[str], text: str, around: str, doc: str, need: Callable[[It
 @lru_cache(maxsize=16384)
 def holds_kind(text: str, kind: str | None) -> bool:
     """Whether a text holds a figure of the asked kind (any figure for kinds without units)."""
-    if kind == "date":
-        return bool(re.search(r"\d{4}年|\d{1,2}月|\d{1,2}日", text))
+    if kind == "date":  # when: a month or a day, not only a year
+        return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月", text))
+    if kind == "year":
+        return bool(re.search(r"\d{4}年", text))
     if kind == "rank":
         return bool(re.search(r"第[一二三四五六七八九十\d]+|首位|首个|前列|之首", text))
     if kind == "duration" and re.search(r"每[年月日周]|每季度|每半年", text):

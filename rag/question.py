@@ -19,7 +19,8 @@ _ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|mu
 KINDS = [
     ("rank", r"第几|排名|排第|位居|位列|\brank"),
     ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
-    ("date", r"什么时候|何时|哪一?年|哪天|日期|施行|生效|\bwhen\b|\bwhat year\b|\bdate\b|take effect|in force"),
+    ("year", r"哪一?年|\bwhat year\b|\bwhich year\b"),
+    ("date", r"什么时候|何时|哪天|日期|施行|生效|\bwhen\b|\bdate\b|take effect|in force"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
     ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
