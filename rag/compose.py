@@ -59,7 +59,7 @@ class Composer:
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
             elif reading.intent in ("open", "list") and len(found) == 1:
-                under = self._under(best.unit.text) if best.unit.kind == "heading" else []
+                under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked))
                 if under:
                     self._add_sections(draft, under)
                 else:
@@ -152,6 +152,19 @@ class Composer:
             return [("", own[:OPEN_MAX])]
         listed = [(k, v) for k, v in sections.items() if _ENUMERATED.match(k.split(" > ")[-1])]
         return [(k.split(" > ")[-1], v[:1]) for k, v in (listed if len(listed) >= 2 else list(sections.items()))[:OPEN_MAX]]
+
+    def _shared_part(self, ranked: list[Evidence], top: int = 5) -> str:
+        """The heading that several of the best candidates sit under in different sub-sections ("…策略与建议"
+        over "一是…", "二是…"): a list question is answered by that heading's sections, not by one of them."""
+        parts: dict[str, set[str]] = {}
+        for e in ranked[:top]:
+            c = e.chunk
+            part = c.context.split("\n")[0].split(" ", 1)[-1] if " " in c.context.split("\n")[0] else ""
+            part = part[: part.rfind(c.section)].strip() if c.section and c.section in part else ""
+            if part and not c.article:
+                parts.setdefault(part, set()).add(c.section)
+        shared = [p for p, sections in parts.items() if len(sections) >= 2]
+        return max(shared, key=lambda p: len(parts[p])) if shared else ""
 
     def _add_sections(self, draft: Draft, under: list[tuple[str, list[Unit]]]) -> None:
         for label, units in under:

@@ -26,10 +26,11 @@ WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
 FEATURES = (
     "dense", "dense_gap", "bm25", "passage", "cover", "cover_context", "year", "place", "ordinal", "kind",
     "scope", "doc", "article", "heading", "length", "superlative", "defines", "section", "novel", "question",
+    "focus",
 )
-CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "key_local", "novel", "agree")
+CONFIDENCE = ("top", "margin", "dense", "constraints", "key_cover", "key_local", "novel", "agree", "structural")
 POOL = 40  # units taken from each ranking (dense, BM25) besides those of the top passages
-_SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前")
+_SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前|首个|首家|首部|首次")
 _WORLD = re.compile(r"全球|世界")
 _CHINA = re.compile(r"我国|中国|国内|全国")
 
@@ -162,6 +163,7 @@ class EvidenceScorer:
             0.0 if not ask.section else 1.0 if plain(ask.section) in plain(c.context) else -1.0,
             novel,  # the share of the unit's words the question does not already say
             1.0 if u.text.rstrip("”」）)").endswith(("？", "?")) else 0.0,  # a question is not an answer
+            0.0 if not ask.focus else 1.0 if ask.focus.lower() in text else 0.5 if ask.focus.lower() in around else -1.0,
         ])
 
     # -- answer or abstain ----------------------------------------------------------------------------
@@ -181,6 +183,7 @@ class EvidenceScorer:
         return np.array([
             best.score, best.score - second, best.x[0], min(held, default=1.0), key_cover, key_local,
             best.x[FEATURES.index("novel")], agree / 2,
+            1.0 if best.unit.kind in ("heading", "intro") else 0.0,  # what answers is the body or list it opens
         ])
 
     def verdict(self, ask: Ask, ranked: list[Evidence]) -> Verdict:
@@ -189,6 +192,8 @@ class EvidenceScorer:
         best = ranked[0]
         scope = best.chunk.context + best.chunk.text
         missing = [x for x in ask.years + ask.ordinals if x not in scope]
+        if best.x[FEATURES.index("scope")] < 0:
+            missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
         if ask.places and not any(place_stem(p) in scope for p in ask.places):
             missing += ask.places
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))

@@ -20,6 +20,14 @@ from rag.evidence import CONFIDENCE, FEATURES, WEIGHTS, Evidence, Model, load_mo
 from rag.text import normalize
 
 L2 = 0.01
+# features whose direction is known by design (a soft match of what the question asks): their weights may not
+# turn negative, and a feature the sets never exercise (no variance) keeps this prior weight
+SIGNED = {
+    "year": 1.0, "place": 1.0, "ordinal": 1.0, "kind": 1.0, "scope": 1.0, "doc": 1.0, "article": 1.0,
+    "superlative": 1.0, "defines": 1.0, "section": 1.0, "focus": 1.0, "question": -1.0,
+    # confidence: more of each is more reason to answer
+    "top": 1.0, "margin": 1.0, "constraints": 1.0, "key_cover": 1.0, "key_local": 1.0, "agree": 1.0,
+}
 
 
 @dataclass
@@ -90,24 +98,34 @@ def confidence_samples(cases: list[Case], model: Model) -> Samples:
 def logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], balanced: bool = True) -> Model:
     """L2-regularised logistic regression by gradient descent on standardised features."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-6] = 1.0
+    unseen = scale < 1e-6
+    scale[unseen] = 1.0
+    mean[unseen] = 0.0
     z = (x - mean) / scale
     pos = max(1, int(y.sum()))
     w = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * max(1, len(y) - pos))) if balanced else np.ones(len(y))
+    sign = np.array([SIGNED.get(n, 0.0) for n in names])
     coef, b = np.zeros(z.shape[1]), 0.0
     for _ in range(3000):
         p = 1 / (1 + np.exp(-(z @ coef + b)))
         g = (p - y) * w
         coef -= 0.5 * (z.T @ g / len(y) + L2 * coef)
         b -= 0.5 * float(g.mean())
+        coef = np.where(sign * coef < 0, 0.0, coef)  # projected: a signed feature never points the wrong way
+    coef = np.where(unseen, sign, coef)
     return Model(names, mean, scale, coef, b)
 
 
 def best_threshold(model: Model, x: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that gets most asks right (answer the confident, refuse the rest)."""
+    """The probability cut with the best balanced accuracy: answerable asks answered and unanswerable ones
+    refused count alike, however few of the latter the sets hold."""
     p = 1 / (1 + np.exp(-model.logit(x)))
     cuts = sorted(set(np.round(p, 4).tolist()))
-    return max(cuts, key=lambda t: (float(((p >= t) == (y == 1)).mean()), -t)) if cuts else 0.5
+
+    def balanced(t: float) -> float:
+        return float(((p >= t) & (y == 1)).sum() / max(1, (y == 1).sum()) + ((p < t) & (y == 0)).sum() / max(1, (y == 0).sum()))
+
+    return max(cuts, key=lambda t: (balanced(t), -t)) if cuts else 0.5
 
 
 def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any]:
@@ -129,11 +147,6 @@ def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any
     for qa, _ in sets:  # the pipelines in this process answer with the new weights from now on
         qa.loaded.scorer.model, qa.loaded.scorer.confidence_model = load_models(out)
     return data
-
-
-def _placeholder() -> Model:
-    n = len(CONFIDENCE)
-    return Model(CONFIDENCE, np.zeros(n), np.ones(n), np.zeros(n), 1.0)
 
 
 def describe(data: dict[str, Any]) -> str:

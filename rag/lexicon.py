@@ -103,12 +103,10 @@ def _dictionary_places(corpus: str) -> set[str]:
 
 def _used_as_place(word: str, corpus: str) -> bool:
     """jieba tags many common words ns; keep those the corpus writes as places (杭州市, 浙江省) or that are
-    place-shaped themselves (a city, province or county name, a country, a continent)."""
+    place-shaped themselves (a city, province or county name); others join when listed beside these."""
     if word.endswith(_PLACE_SUFFIX) and len(word) >= 3:
         return True
-    if word.endswith(("国", "洲")) and len(word) == 2 and word[0] not in "外两各本我他该":
-        return True
-    return any(word + s in corpus for s in _PLACE_SUFFIX) and not any(word + s + "场" in corpus for s in "市")
+    return any(word + s in corpus for s in _PLACE_SUFFIX) and word + "市场" not in corpus
 
 
 def _pinyin(word: str) -> str:

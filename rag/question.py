@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from rag.lexicon import Lexicon
+from rag.lexicon import Lexicon, dictionary_tag
 from rag.text import cn_to_int, tokens
 from rag.units import plain
 
@@ -38,17 +38,17 @@ KIND_UNITS = {  # the units a figure of each kind is written with
 _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲讲|有哪些|哪些方面|什么举措|什么措施|什么建议|"
                    r"\bsummari[sz]e|\boverview\b|\bdescribe\b|\bwhat (?:does|do) .+ (?:say|recommend)|\bwhat are\b", re.I)
 _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\b|\blist\b", re.I)
-_COMPARE = re.compile(r"哪个更|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
+_COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
 _YESNO = re.compile(r"是否|是不是|有没有|能否|可否|能不能|吗[？?]?$|^(?:is|are|does|do|can|will|has|must)\b", re.I)
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
 _WORLD = re.compile(r"全球|世界|国际|各国|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
-_SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
+_SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
-_CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|and|or|,|，)"
+_CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
 
 
@@ -96,14 +96,15 @@ class Reader:
     def read(self, question: str) -> Reading:
         text = question.strip()
         english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
-        expanded = self._expand(text) if english else text
         intent = "define" if _DEFINE.search(text) else "open" if _OPEN.search(text) else "list" if _LIST.search(text) else "fact"
         reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
                           yesno=bool(_YESNO.search(text)), absent=self._absent(text))
-        parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", expanded) if len(p.strip(" ，,。")) >= 2] or [expanded]
+        parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", text) if len(p.strip(" ，,。")) >= 2] or [text]
+        if english:  # the Chinese of the words the lexicon knows goes with each part (for BM25 and names)
+            parts = [self._expand(p) for p in parts]
         subject = self._subject(parts[0])
         for i, part in enumerate(parts):
-            if i and len(self._content(part)) < 2:
+            if i and (len(part) < 10 or len(self._content(part)) < 2):
                 part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
             reading.asks += [self._ask(t, focus) for t, focus in self._split(part)]
         if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:
@@ -180,15 +181,17 @@ class Reader:
     def _ask(self, text: str, focus: str) -> Ask:
         bare = re.sub(r"《[^》]*》", "", text)
         ask = Ask(text=text, focus=focus)
-        places = [p for p in self.lexicon.places if p in text]
+        places = [p for p in self.lexicon.places if p in bare]  # a place inside a 《title》 names the title
+        places += self._unknown_places(bare)
         ask.places = [p for p in places if not any(p != q and p in q for q in places)]
         ask.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", bare)
         ask.ordinals = _ORDINAL.findall(bare)
         ask.articles = [n for n in (cn_to_int(m) for m in ARTICLE.findall(text)) if n]
         ask.doc_ids = self._documents(text)
-        if _WORLD.search(bare):
+        world, china = bool(_WORLD.search(bare)), bool(_CHINA.search(bare))
+        if world and not china:
             ask.scope = "world"
-        elif _CHINA.search(bare) and not ask.places:
+        elif china and not world and not ask.places:
             ask.scope = "china"
         for kind, pattern in KINDS:
             if re.search(pattern, text, flags=re.I):
@@ -211,7 +214,18 @@ class Reader:
         ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t)]
         return ask
 
+    def _unknown_places(self, text: str) -> list[str]:
+        """Place names (jieba's dictionary tag) the documents never mention: asked, so the evidence must hold them."""
+        if not self.corpus:
+            return []
+        words = {w for w in tokens(text) if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)}
+        return [w for w in sorted(words) if w not in self.corpus and dictionary_tag(w) == "ns"]
+
     def _documents(self, text: str) -> list[str]:
+        quoted = set(re.findall(r"《([^》]+)》", text))
+        exact = [d for d, names in self.lexicon.titles.items() if quoted & set(names)]
+        if exact:
+            return exact
         low = text.lower()
         hits = {d: max((len(n) for n in names if n.lower() in low), default=0) for d, names in self.names.items()}
         hits = {d: n for d, n in hits.items() if n}

@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     top_k: int = 6
     candidates: int = 30
     reranker_model: str = ""
-    abstain_threshold: float = 0.35
 
     llm_base_url: str = ""
     llm_model: str = ""

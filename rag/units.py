@@ -9,6 +9,7 @@ from rag.types import Chunk, Unit, UnitKind
 
 _SENTENCE = re.compile(r"[^。！？；!?;]+(?:[。！？；!?;]+[”’」』）)]*|$)")
 _NOT_HEADING = re.compile(r"[。；！？，,;!?]|^[-•➤▪*\d(（]|\t|^(资料来源|数据来源|单位)|[:：]")
+_NUMBERED = re.compile(r"^\d{1,2}\s*(?=[\u4e00-\u9fff])(?![年月日号个家项条])")
 _BULLET = re.compile(r"^[-•➤▪*·]\s*")
 _ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+[、是]|\d+[.、．]|[-•➤▪*·])")
 _WIDE_CELL = 40  # a row with a cell this long is read cell by cell
@@ -16,7 +17,9 @@ _MIN_UNIT = 6  # a shorter piece joins the unit before it (a lone "。" or "；"
 
 
 def is_heading(line: str) -> bool:
-    """A short line with no sentence punctuation: a section title, not a sentence."""
+    """A short line with no sentence punctuation: a section title, not a sentence (a contents line keeps its
+    number: "05 市场概况")."""
+    line = _NUMBERED.sub("", line)
     return 2 <= len(line) <= 30 and not _NOT_HEADING.search(line) and bool(re.search(r"[\u4e00-\u9fff]", line))
 
 

@@ -1,0 +1,98 @@
+"""Reading questions: sub-questions, constraints and follow-ups, against a small hand-made lexicon."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.lexicon import Lexicon
+from rag.question import Reader, is_follow_up, resolve
+
+LEXICON = Lexicon(
+    titles={"water-law": ["中华人民共和国水法", "水法", "Water Law"], "city-rules": ["苏州市河道管理条例", "苏州河道条例"]},
+    places=["苏州市", "苏州", "无锡", "常州", "江苏省"],
+    headings=["河道保护措施", "发展目标"],
+    english={"suzhou": "苏州", "wuxi": "无锡", "river": "河道", "water law": "水法"},
+)
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader(LEXICON, "苏州 无锡 河道 《太湖治理规划》")
+
+
+def test_coordinated_places_become_one_ask_each(reader: Reader) -> None:
+    r = reader.read("苏州和无锡的河道长度分别是多少？")
+    assert [a.focus for a in r.asks] == ["苏州", "无锡"]
+    assert [a.places for a in r.asks] == [["苏州"], ["无锡"]]
+    assert all("河道长度" in a.text for a in r.asks)
+
+
+def test_coordinated_attributes_asked_one_by_one_become_asks(reader: Reader) -> None:
+    r = reader.read("甲类、乙类和丙类分别指什么？")
+    assert [a.focus for a in r.asks] == ["甲类", "乙类", "丙类"]
+
+
+def test_a_topic_joined_by_and_is_not_split(reader: Reader) -> None:
+    r = reader.read("报告对防洪和供水有什么建议？")
+    assert len(r.asks) == 1 and r.intent == "open"
+
+
+def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(reader: Reader) -> None:
+    r = reader.read("2021年苏州的河道总长是多少？在全省排第几？")
+    assert len(r.asks) == 2
+    assert r.asks[0].kind == "money" or r.asks[0].kind == "number"
+    assert r.asks[1].kind == "rank" and "苏州" in r.asks[1].text and r.asks[1].years == ["2021"]
+
+
+@pytest.mark.parametrize(
+    ("question", "field", "value"),
+    [
+        ("2020年全球的市场规模是多少？", "scope", "world"),
+        ("我国的市场规模是多少？", "scope", "china"),
+        ("第二届河道论坛在哪里举办？", "ordinals", ["第二届"]),
+        ("《水法》第十二条规定了什么？", "articles", [12]),
+        ("《水法》什么时候施行？", "doc_ids", ["water-law"]),
+        ("苏州河道条例和水法哪个先施行？", "compare", True),
+        ("河道的定义是什么？", "intent", "define"),
+        ("哪一年开始实行河长制？", "kind", "year"),
+        ("占比最高的是哪一类？", "superlative", True),
+        ("苏州的河道保护措施有哪些？", "section", "河道保护措施"),
+    ],
+)
+def test_constraints_are_read_from_the_question(reader: Reader, question: str, field: str, value: object) -> None:
+    r = reader.read(question)
+    got = getattr(r, field) if hasattr(r, field) else getattr(r.asks[0], field)
+    assert got == value
+
+
+def test_a_title_no_document_has_or_mentions_is_named(reader: Reader) -> None:
+    assert reader.read("《长江保护法》什么时候施行？").absent == "《长江保护法》"
+    assert reader.read("《太湖治理规划》是哪年发布的？").absent == ""  # a document mentions it
+    assert reader.read("When did the Yellow River Protection Law take effect?").absent.startswith("Yellow River")
+    assert reader.read("When did the Water Law take effect?").absent == ""
+
+
+def test_english_questions_carry_the_chinese_of_known_words_in_each_part(reader: Reader) -> None:
+    r = reader.read("How long is the river in Suzhou? And in Wuxi?")
+    assert r.english and len(r.asks) == 2
+    assert "苏州" in r.asks[0].text and "无锡" in r.asks[1].text and r.asks[0].places == ["苏州"]
+
+
+@pytest.mark.parametrize(
+    ("turns", "expected"),
+    [
+        (["2021年苏州的河道总长是多少？", "那无锡呢？"], "2021年无锡的河道总长是多少？"),
+        (["《水法》什么时候施行？", "《苏州河道条例》呢？"], "《苏州河道条例》什么时候施行？"),
+        (["苏州的河道总长是多少？", "是哪一条？"], "苏州的河道总长是多少？"),
+    ],
+)
+def test_follow_ups_are_rewritten_from_the_previous_question(reader: Reader, turns: list[str], expected: str) -> None:
+    previous, question = turns
+    ask = reader.read(question).asks[0]
+    assert is_follow_up(question, ask)
+    assert resolve(question, ask, previous, reader.read(previous).asks[0], reader.names) == expected
+
+
+def test_a_self_contained_question_is_not_a_follow_up(reader: Reader) -> None:
+    question = "2021年无锡的河道总长是多少？"
+    assert not is_follow_up(question, reader.read(question).asks[0])
