@@ -35,6 +35,7 @@ class Samples:
     x: list[np.ndarray] = field(default_factory=list)
     y: list[int] = field(default_factory=list)
     group: list[str] = field(default_factory=list)  # the row each sample comes from
+    keep: list[bool] = field(default_factory=list)  # an ask whose best candidate is right: answering it is a must
 
 
 def positive(e: Evidence, row: Row) -> bool:
@@ -92,6 +93,7 @@ def confidence_samples(cases: list[Case], model: Model) -> Samples:
         out.x.append(case.scorer.confidence_features(case.ask, case.ranked))
         out.y.append(int(case.row.answerable))
         out.group.append(case.row.id)
+        out.keep.append(case.row.answerable and positive(case.ranked[0], case.row))
     return out
 
 
@@ -116,16 +118,15 @@ def logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], balanced: boo
     return Model(names, mean, scale, coef, b)
 
 
-def best_threshold(model: Model, x: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut with the best balanced accuracy: answerable asks answered and unanswerable ones
-    refused count alike, however few of the latter the sets hold."""
+KEEP = 0.97  # share of rightly answerable asks the threshold must still answer
+
+
+def best_threshold(model: Model, x: np.ndarray, keep: np.ndarray) -> float:
+    """The highest probability cut that still answers KEEP of the asks whose best evidence is right: refuse as
+    much as possible without losing answers (a wrong answer is worse than none, a lost right one is a loss)."""
     p = 1 / (1 + np.exp(-model.logit(x)))
-    cuts = sorted(set(np.round(p, 4).tolist()))
-
-    def balanced(t: float) -> float:
-        return float(((p >= t) & (y == 1)).sum() / max(1, (y == 1).sum()) + ((p < t) & (y == 0)).sum() / max(1, (y == 0).sum()))
-
-    return max(cuts, key=lambda t: (balanced(t), -t)) if cuts else 0.5
+    kept = np.sort(p[keep])
+    return float(kept[int((1 - KEEP) * len(kept))]) if len(kept) else 0.5
 
 
 def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def fit(sets: list[tuple[Any, list[Row]]], out: Path = WEIGHTS) -> dict[str, Any
     confidence = confidence_samples(cases, ev)
     cx, cy = np.stack(confidence.x), np.array(confidence.y)
     conf = logistic(cx, cy, CONFIDENCE)
-    conf.threshold = best_threshold(conf, cx, cy)
+    conf.threshold = best_threshold(conf, cx, np.array(confidence.keep))
     data = {
         "_about": "Fitted by `policyqa fit`; features are standardised (mean, scale) before the coefficients apply.",
         "evidence": ev.to_dict(), "confidence": conf.to_dict(),

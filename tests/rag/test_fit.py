@@ -32,11 +32,12 @@ def test_a_signed_feature_never_points_the_wrong_way_and_an_unseen_one_keeps_its
     assert m.coef[0] == 0.0 and m.coef[2] == 1.0
 
 
-def test_the_threshold_weighs_both_classes_alike() -> None:
-    m = logistic(np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]]), np.array([0, 1, 1, 1, 1, 1]), ("top",))
-    t = best_threshold(m, np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]]), np.array([0, 1, 1, 1, 1, 1]))
-    p = 1 / (1 + np.exp(-m.logit(np.array([[0.0], [1.0]]))))
-    assert p[0] < t <= p[1]  # the one unanswerable row is refused, every answerable one kept
+def test_the_threshold_refuses_what_it_can_without_losing_right_answers() -> None:
+    x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
+    m = logistic(x, np.array([0, 0, 1, 1, 1, 1]), ("top",))
+    t = best_threshold(m, x, np.array([False, False, True, True, True, True]))
+    p = 1 / (1 + np.exp(-m.logit(x)))
+    assert p[1] < t <= p[2]  # both unanswerable rows refused, every rightly answered one kept
 
 
 def test_describe_prints_every_weight() -> None:
