@@ -53,7 +53,7 @@ class Composer:
             if not verdict.ok:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
-            best = ranked[0]
+            best = _about_focus(ask, ranked)
             if ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := self._table_total(best)):
@@ -262,6 +262,15 @@ class Composer:
             (hi, hv), (lo, lv) = ((a, x), (b, y)) if vx > vy else ((b, y), (a, x))
             sentence = f"{hi}（{hv}）高于{lo}（{lv}）"
         draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
+
+
+def _about_focus(ask: Ask, ranked: list[Evidence], margin: float = 2.0) -> Evidence:
+    """For one item of "A和B分别…", the best unit that names that item, unless it is far behind the best."""
+    if ask.focus:
+        named = [e for e in ranked[:5] if ask.focus in e.unit.text]
+        if named and named[0].score >= ranked[0].score - margin:
+            return named[0]
+    return ranked[0]
 
 
 def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:

@@ -41,7 +41,7 @@ _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\
 _COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
 _YESNO = re.compile(r"是否|是不是|有没有|能否|可否|能不能|吗[？?]?$|^(?:is|are|does|do|can|will|has|must)\b", re.I)
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
-_WORLD = re.compile(r"全球|世界|国际|各国|\bglobal|\bworld", re.I)
+_WORLD = re.compile(r"全球|世界|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
@@ -154,7 +154,8 @@ class Reader:
             items[0] = max(names, key=len)
             return items
         width = len(items[-1])
-        items[0] = first[-width:] if len(first) > width else first
+        first = first[-width:] if len(first) > width else first
+        items[0] = re.sub(r"^(?:对于|关于|对|在|从|把|向|给|比|将|就|与)", "", first) or first  # a preposition opens no item
         return items
 
     def _is_name(self, text: str) -> bool:
