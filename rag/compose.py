@@ -59,7 +59,7 @@ class Composer:
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
             elif reading.intent in ("open", "list") and len(found) == 1:
-                under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked))
+                under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
                 if under:
                     self._add_sections(draft, under)
                 else:
@@ -80,7 +80,7 @@ class Composer:
         if u.kind in ("heading", "header"):
             return [u] + [x for x in after if x.kind not in ("heading",)][:4] if after else [u]
         if u.kind == "intro":
-            items = []
+            items: list[Unit] = []
             for x in after:
                 if x.kind == "heading" or (items and x.kind not in ("item", "sentence")):
                     break
@@ -98,17 +98,18 @@ class Composer:
             return [u, after[0]]
         return [u]
 
-    def _corroborating(self, best: Evidence, ranked: list[Evidence], reading: Reading) -> list[Unit]:
-        """A close second from another passage, when it says something the best does not (a second figure,
-        the other half of an answer)."""
-        out = []
-        for e in ranked[1:4]:
-            if e.score < best.score - 1.0 or e.unit.chunk_id == best.unit.chunk_id:
+    def _corroborating(self, best: Evidence, ranked: list[Evidence], reading: Reading, margin: float = 1.5) -> list[Unit]:
+        """Up to two close runners-up that say something the best does not (a second figure, the other half of
+        an answer, the same fact in another passage): a wrong best is then not the only thing shown."""
+        out: list[Unit] = []
+        for e in ranked[1:6]:
+            if len(out) == 2 or e.score < best.score - margin:
+                break
+            if e.unit.kind in ("heading", "header") or e.unit.id == best.unit.id:
                 continue
-            if e.unit.kind in ("heading", "header") or _similar(e.unit.text, best.unit.text):
+            if any(_similar(e.unit.text, u.text) for u in [best.unit, *out]):
                 continue
             out.append(e.unit)
-            break
         return out
 
     def _section(self, best: Evidence, ranked: list[Evidence], intent: str) -> list[Unit]:
@@ -132,7 +133,7 @@ class Composer:
                     chosen.setdefault(x.id, x)
         return sorted(chosen.values(), key=lambda x: (x.doc_id, x.start))
 
-    def _under(self, heading: str) -> list[tuple[str, list[Unit]]]:
+    def _under(self, heading: str, listed_only: bool = False) -> list[tuple[str, list[Unit]]]:
         """What a heading stands over, wherever it is written (in the contents or above its section): the body of
         its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…")."""
         key = plain(heading)
@@ -151,6 +152,8 @@ class Composer:
             own = next((v for k, v in sections.items() if plain(k.split(" > ")[-1]) == key), next(iter(sections.values()), []))
             return [("", own[:OPEN_MAX])]
         listed = [(k, v) for k, v in sections.items() if _ENUMERATED.match(k.split(" > ")[-1])]
+        if listed_only and len(listed) < 2:
+            return []
         return [(k.split(" > ")[-1], v[:1]) for k, v in (listed if len(listed) >= 2 else list(sections.items()))[:OPEN_MAX]]
 
     def _shared_part(self, ranked: list[Evidence], top: int = 5) -> str:
@@ -192,7 +195,7 @@ class Composer:
         """Units after `u` in document order, within its section (or article)."""
         chunk = self.units.chunk_of[u.chunk_id]
         key = _section_key(chunk)
-        out = []
+        out: list[Unit] = []
         i = self.units.by_id[u.id] + 1
         while i < len(self.units.units) and len(out) < limit:
             x = self.units.units[i]

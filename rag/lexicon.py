@@ -75,6 +75,12 @@ def glossary() -> dict[str, str]:
     return dict(json.loads(GLOSSARY.read_text(encoding="utf-8"))["terms"])
 
 
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, str]:
+    """Everyday words → the documents' formal ones (生效 → 施行), from the same data file."""
+    return dict(json.loads(GLOSSARY.read_text(encoding="utf-8"))["synonyms"])
+
+
 def dictionary_tag(word: str) -> str:
     """jieba's dictionary part-of-speech tag of a word ("ns" for place names), "" if it has none."""
     import jieba.posseg

@@ -15,8 +15,8 @@ from typing import Protocol
 from rag.compose import Composer, Draft, citation
 from rag.embed import Embedder
 from rag.errors import IndexNotReady, InvalidInput, LLMError, NotFound
-from rag.evidence import EvidenceScorer
-from rag.question import Reader, Reading, is_follow_up, resolve
+from rag.evidence import Evidence, EvidenceScorer, Verdict
+from rag.question import Ask, Reader, Reading, is_follow_up, resolve
 from rag.retrieve import Filters, Reranker, Retriever
 from rag.settings import Settings
 from rag.store import VectorIndex, index_signature
@@ -201,7 +201,8 @@ class QA:
         if filters is not None and filters.where():
             docs = loaded.retriever.docs
             allowed = {c.id for c in loaded.retriever.chunks if filters.accepts(c, docs[c.doc_id])}
-        found, passages = [], []
+        found: list[tuple[Ask, list[Evidence], Verdict]] = []
+        passages: list[Passage] = []
         for ask, vector in zip(reading.asks, vectors, strict=True):
             t = time.perf_counter()
             hits = loaded.retriever.search(ask.text, k, filters, {}, ask, vector)

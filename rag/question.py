@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from rag.lexicon import Lexicon, dictionary_tag
+from rag.lexicon import Lexicon, dictionary_tag, synonyms
 from rag.text import cn_to_int, tokens
 from rag.units import plain
 
@@ -94,7 +94,7 @@ class Reader:
         self.english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
 
     def read(self, question: str) -> Reading:
-        text = question.strip()
+        text = question.strip().replace("啥", "什么")  # colloquial "what"
         english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
         intent = "define" if _DEFINE.search(text) else "open" if _OPEN.search(text) else "list" if _LIST.search(text) else "fact"
         reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
@@ -180,6 +180,8 @@ class Reader:
     # -- one ask ---------------------------------------------------------------------------------------
 
     def _ask(self, text: str, focus: str) -> Ask:
+        formal = [f for w, f in synonyms().items() if w in text and f not in text]
+        text = text + (" " + " ".join(formal) if formal else "")  # 生效 is written 施行 in the laws
         bare = re.sub(r"《[^》]*》", "", text)
         ask = Ask(text=text, focus=focus)
         places = [p for p in self.lexicon.places if p in bare]  # a place inside a 《title》 names the title
@@ -212,15 +214,18 @@ class Reader:
         ask.section = max(named, key=len) if named else ""
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and _LIST.search(text) and ask.kind not in ("date", "rank"):
             ask.kind = None  # "哪些地区的规模…": names are asked for, not a figure
-        ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t)]
+        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, [])}
+        # a document's name is retrieval's business (its short name is rarely in its own text)
+        ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t) and t not in names]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:
-        """Place names (jieba's dictionary tag) the documents never mention: asked, so the evidence must hold them."""
+        """Place names the documents never mention (jieba's dictionary tag and a place suffix: 武汉市, 湖北省):
+        asked, so the evidence must hold them. jieba tags many common nouns as places, hence the suffix."""
         if not self.corpus:
             return []
-        words = {w for w in tokens(text) if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)}
-        return [w for w in sorted(words) if w not in self.corpus and dictionary_tag(w) == "ns"]
+        words = {w for w in tokens(text) if len(w) >= 3 and re.fullmatch(r"[\u4e00-\u9fff]+[市省县]", w)}
+        return [w for w in sorted(words) if w not in self.corpus and w[:-1] not in self.corpus and dictionary_tag(w) == "ns"]
 
     def _documents(self, text: str) -> list[str]:
         quoted = set(re.findall(r"《([^》]+)》", text))
@@ -243,8 +248,9 @@ class Reader:
                 return f"《{title}》"
         for phrase in re.findall(r"[A-Z][\w'’-]*(?:\s+(?:(?:on|of|the|for|and|to|in)\s+)*[A-Z][\w'’-]*)+", text):
             if re.search(r"\b(Law|Provisions|Regulations?|Measures|Rules|Act)\b", phrase):
-                words = _words(phrase) - _TITLE_WORDS
-                if words and not any(words <= _words(n) for names in self.names.values() for n in names):
+                words = _words(phrase)
+                known = [_words(n) - _TITLE_WORDS for names in self.names.values() for n in names if re.search(r"[a-z]", n.lower())]
+                if words - _TITLE_WORDS and not any(k and k <= words for k in known):
                     return phrase
         return ""
 

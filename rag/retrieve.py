@@ -99,7 +99,7 @@ class Retriever:
             vector = self.embedder.embed_queries([ask.text])[0]
             timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = self.version.query(vector, self.candidates, scoped.where())
+        dense = self.version.query([float(v) for v in vector], self.candidates, scoped.where())
         timings["dense"] = _ms(t)
         t = time.perf_counter()
         sparse = self._sparse(ask.text, scoped)

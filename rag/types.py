@@ -99,7 +99,7 @@ class Citation(BaseModel):
     section: str = ""
     start: int = Field(description="Offset of the quote in the cleaned document")
     end: int
-    header: str = Field("", description="For a table row: the table's header row (a structured field, not a quote)")
+    header: str = Field(default="", description="For a table row: the table's header row (a structured field, not a quote)")
 
 
 class Claim(BaseModel):
