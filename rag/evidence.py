@@ -113,6 +113,8 @@ class EvidenceScorer:
             pool |= set(units.positions.get(p.chunk.id, []))
         if allowed is not None:
             pool = {i for i in pool if units.units[i].chunk_id in allowed}
+        if not pool:
+            return []
         dense_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -dense[i]))}
         sparse_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -sparse[i]))}
         top_dense, top_sparse = float(dense.max()), float(sparse.max()) or 1.0
