@@ -11,8 +11,10 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from rag.compose import citation
 from rag.embed import Embedder
 from rag.store import IndexVersion
+from rag.text import tokens
 from rag.types import Answer, Citation
 
 SIZE, OVERLAP = 1000, 200
@@ -78,8 +80,6 @@ class SentenceBaseline:
         self.pool = pool
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
-        from rag.compose import citation
-        from rag.text import tokens
 
         started = time.perf_counter()
         loaded = self.qa.loaded

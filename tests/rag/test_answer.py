@@ -20,8 +20,8 @@ def known(reason: str) -> pytest.MarkDecorator:
 ANSWERS = [
     ("深圳2020年PCT国际专利申请数量是多少？", "2.02万件", "ai-industry-report-2022"),
     ("北京高影响力学者数量是多少？", "63名", "ai-industry-report-2022"),
-    pytest.param(*("杭州产业增加值增长了多少？", "26.9%", "ai-industry-report-2022"), marks=known("a nearby figure of the same kind outranks the asked one")),
-    pytest.param(*("北京诞生了多少家人工智能独角兽企业？", "30余家", "ai-industry-report-2022"), marks=known("the right sentence restates the question: low novelty, low confidence")),
+    ("杭州产业增加值增长了多少？", "26.9%", "ai-industry-report-2022"),
+    pytest.param("北京诞生了多少家人工智能独角兽企业？", "30余家", "ai-industry-report-2022", marks=known("the right sentence restates the question: low novelty, low confidence")),
     ("美国AI人才中技术开发人才约为中国的多少倍？", "2.5倍", "ai-industry-report-2022"),
     ("国家人工智能创新应用先导区数量增至多少个？", "8个", "ai-industry-report-2022"),
     ("《个人信息保护法》什么时候施行？", "2021年11月1日", "2021-personal-information-protection-law"),
@@ -30,8 +30,8 @@ ANSWERS = [
     ("When does the Data Security Law take effect?", "2021年9月1日", "2021-data-security-law"),
     ("个人信息处理者违法处理个人信息情节严重的，最高罚多少钱？", "五千万元以下", "2021-personal-information-protection-law"),
     ("算法推荐服务提供者应当在多长时间内办理备案？", "十个工作日内", "2021-algorithmic-recommendation-provisions"),
-    pytest.param(*("《深圳经济特区数据条例》把公共数据分成哪几类？", "无条件开放、有条件开放和不予开放三类", "2021-shenzhen-data-regulation"), marks=known("a neighbouring article of the same law outranks the classifying one")),
-    pytest.param(*("In 2020, what share of China's AI jobs did Shenzhen companies provide?", "10.5%", "ai-industry-report-2022"), marks=known("English: cross-lingual ranking picks a neighbouring sentence")),
+    pytest.param("《深圳经济特区数据条例》把公共数据分成哪几类？", "无条件开放、有条件开放和不予开放三类", "2021-shenzhen-data-regulation", marks=known("a neighbouring article of the same law outranks the classifying one")),
+    pytest.param("In 2020, what share of China's AI jobs did Shenzhen companies provide?", "10.5%", "ai-industry-report-2022", marks=known("English: cross-lingual ranking picks a neighbouring sentence")),
 ]
 
 
@@ -94,7 +94,6 @@ def test_a_document_the_corpus_lacks_is_named_in_the_abstention(qa: QA) -> None:
     assert not mentioned.abstained and "国务院" in mentioned.answer
 
 
-@known("English 'take effect' ranks the adoption line above the in-force article")
 def test_an_english_question_about_a_document_the_corpus_lacks_says_so(qa: QA) -> None:
     a = qa.ask("When did the Provisions on the Administration of Deep Synthesis of Internet Information Services take effect?")
     assert a.abstained and "do not include" in a.answer and "Deep Synthesis" in a.answer
