@@ -166,7 +166,7 @@ def bench_inprocess(settings: Settings, embedder: Any, baseline: Any, repeats: i
                 stages.setdefault(k, []).append(v)
             base.append(baseline.ask(q).timings_ms["total"])
     b50, b95 = _pct(base)
-    for stage in ("embed", "dense", "sparse", "fuse", "answer", "total"):
+    for stage in ("read", "embed", "retrieve", "evidence", "compose", "total"):
         p50, p95 = _pct(stages.get(stage, []))
         total = stage == "total"
         sec.add(f"{stage} p50", p50, "ms", b50 if total else None)
