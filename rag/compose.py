@@ -65,7 +65,7 @@ class Composer:
                 else:
                     self._add(draft, self._section(best, ranked, reading.intent), labelled=True)
             else:
-                self._add(draft, self._expand(best) + self._corroborating(best, ranked, reading))
+                self._add(draft, self._expand(best) + self._corroborating(best, ranked))
             answered.append((ask, best))
         if reading.compare and len(answered) == 2:
             self._comparison(draft, answered)
@@ -98,7 +98,7 @@ class Composer:
             return [u, after[0]]
         return [u]
 
-    def _corroborating(self, best: Evidence, ranked: list[Evidence], reading: Reading, margin: float = 1.5) -> list[Unit]:
+    def _corroborating(self, best: Evidence, ranked: list[Evidence], margin: float = 1.5) -> list[Unit]:
         """Up to two close runners-up that say something the best does not (a second figure, the other half of
         an answer, the same fact in another passage): a wrong best is then not the only thing shown."""
         out: list[Unit] = []

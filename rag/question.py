@@ -39,7 +39,6 @@ _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲
                    r"\bsummari[sz]e|\boverview\b|\bdescribe\b|\bwhat (?:does|do) .+ (?:say|recommend)|\bwhat are\b", re.I)
 _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\b|\blist\b", re.I)
 _COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
-_YESNO = re.compile(r"是否|是不是|有没有|能否|可否|能不能|吗[？?]?$|^(?:is|are|does|do|can|will|has|must)\b", re.I)
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
 _WORLD = re.compile(r"全球|世界|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
@@ -80,7 +79,6 @@ class Reading:
     intent: str  # "fact", "list", "open", "define"
     asks: list[Ask]
     compare: bool = False
-    yesno: bool = False
     absent: str = ""  # a 《title》 or English law name no document has
 
 
@@ -98,7 +96,7 @@ class Reader:
         english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
         intent = "define" if _DEFINE.search(text) else "open" if _OPEN.search(text) else "list" if _LIST.search(text) else "fact"
         reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
-                          yesno=bool(_YESNO.search(text)), absent=self._absent(text))
+                          absent=self._absent(text))
         parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", text) if len(p.strip(" ，,。")) >= 2] or [text]
         if english:  # the Chinese of the words the lexicon knows goes with each part (for BM25 and names)
             parts = [self._expand(p) for p in parts]
