@@ -45,6 +45,8 @@ class Composer:
     def __init__(self, units: UnitIndex, titles: dict[str, str]) -> None:
         self.units = units
         self.titles = titles
+        # headings are matched in their plain form: computed once per index version, not per question
+        self.plain_context = {cid: plain(ch.context) for cid, ch in units.chunk_of.items()}
 
     def compose(self, reading: Reading, found: list[tuple[Ask, list[Evidence], Verdict]]) -> Draft:
         draft = Draft()
@@ -126,7 +128,7 @@ class Composer:
             if not any(_similar(e.unit.text, c.text) for c in chosen.values()):
                 chosen[e.unit.id] = e.unit
         if len(chosen) < OPEN_MIN:  # fill from what follows the best unit in its section
-            for x in self._following(best.unit, same_section=True):
+            for x in self._following(best.unit):
                 if len(chosen) >= OPEN_MIN:
                     break
                 if x.kind != "heading":
@@ -139,7 +141,7 @@ class Composer:
         key = plain(heading)
         if len(key) < 2:
             return []
-        chunks = [c for c in self.units.chunk_of.values() if key in plain(c.context)]
+        chunks = [c for c in self.units.chunk_of.values() if key in self.plain_context[c.id]]
         if not chunks:
             return []
         chunks = [c for c in chunks if c.doc_id == chunks[0].doc_id]
@@ -191,7 +193,7 @@ class Composer:
         n = last.text.split("\t")[0]
         return f"共{n}个，表中最后一行为：\n{_table(header, last.text)}", [(last, chunk)]
 
-    def _following(self, u: Unit, same_section: bool = True, limit: int = 12) -> list[Unit]:
+    def _following(self, u: Unit, limit: int = 12) -> list[Unit]:
         """Units after `u` in document order, within its section (or article)."""
         chunk = self.units.chunk_of[u.chunk_id]
         key = _section_key(chunk)
@@ -200,7 +202,7 @@ class Composer:
         while i < len(self.units.units) and len(out) < limit:
             x = self.units.units[i]
             c = self.units.chunk_of[x.chunk_id]
-            if x.doc_id != u.doc_id or (same_section and _section_key(c) != key and not _is_heading_chunk_of(chunk, c)):
+            if x.doc_id != u.doc_id or (_section_key(c) != key and not _is_heading_chunk_of(chunk, c)):
                 break
             out.append(x)
             i += 1

@@ -99,14 +99,18 @@ class EvidenceScorer:
         self.idf = idf
         self.texts = texts
         self.model, self.confidence_model = models or load_models()
+        values = sorted(idf.values())
+        # terms rarer than most: what a question names (an event, an edition, a person) rather than asks
+        self.key_idf = values[len(values) // 2] if values else 0.0
 
     def candidates(self, ask: Ask, vector: np.ndarray, passages: list[Passage], allowed: set[str] | None = None) -> list[Evidence]:
         """Candidate units, best first, each with its feature vector and score."""
         units = self.units
         if not units.units:
             return []
+        asked = tokens(ask.text)
         dense = units.dense(vector)
-        sparse = units.sparse(tokens(ask.text))
+        sparse = units.sparse(asked)
         pool = set(np.argsort(-dense)[:POOL].tolist()) | set(np.argsort(-sparse)[:POOL].tolist())
         passage_rank = {p.chunk.id: r for r, p in enumerate(passages)}
         for p in passages:
@@ -120,12 +124,12 @@ class EvidenceScorer:
         top_dense, top_sparse = float(dense.max()), float(sparse.max()) or 1.0
         weights = {t: self.idf.get(t, 1.0) for t in ask.terms}
         mass = sum(weights.values()) or 1.0
-        asked = set(tokens(ask.text))
+        asked_set = set(asked)
         out = []
         for i in pool:
             u = units.units[i]
             c = units.chunk_of[u.chunk_id]
-            novel = sum(1 for t in units.tokens[i] if t not in asked) / max(1, len(units.tokens[i]))
+            novel = sum(1 for t in units.tokens[i] if t not in asked_set) / max(1, len(units.tokens[i]))
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
             )
@@ -177,7 +181,7 @@ class EvidenceScorer:
         held = [best.x[FEATURES.index(f)] for f, wanted in asked if wanted]
         doc = self.texts.get(best.chunk.doc_id, "").lower()
         local = (best.chunk.context + best.chunk.text).lower()
-        key = [t for t in ask.terms if self.idf.get(t, 0.0) >= self._key_idf()]
+        key = [t for t in ask.terms if self.idf.get(t, 0.0) >= self.key_idf]
         mass = sum(self.idf[t] for t in key)
         key_cover = sum(self.idf[t] for t in key if t in doc) / mass if key else 1.0
         key_local = sum(self.idf[t] for t in key if t in local) / mass if key else 1.0
@@ -200,12 +204,6 @@ class EvidenceScorer:
             missing += ask.places
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         return Verdict(p, p >= self.confidence_model.threshold and not missing, missing)
-
-    @lru_cache(maxsize=1)  # noqa: B019 - one scorer per index version
-    def _key_idf(self) -> float:
-        """Terms rarer than most: what a question names (an event, an edition, a person) rather than asks."""
-        values = sorted(self.idf.values())
-        return values[len(values) // 2] if values else 0.0
 
 
 def defines(text: str, term: str) -> bool:
