@@ -58,3 +58,10 @@ class LLMError(PolicyQAError):
 class PromptError(PolicyQAError):
     code = "prompt_error"
     status = 500
+
+
+class InvalidSettings(PolicyQAError):
+    """A POLICYQA_* variable (or .env line) holds a value of the wrong form."""
+
+    code = "invalid_settings"
+    status = 500

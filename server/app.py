@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import PolicyQAError
-from rag.settings import Settings
+from rag.settings import Settings, load_settings
 from server.deps import BodyLimit, RateLimited, RateLimiter
 from server.openai_compat import router as openai_router
 from server.routes import router
@@ -31,7 +31,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
     """Build the app; `embedder` lets tests share one loaded model between apps."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

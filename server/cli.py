@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from rag.errors import PolicyQAError
-from rag.settings import Settings
+from rag.settings import Settings, load_settings
 
 
 def _components(settings: Settings, need_index: bool = True):  # type: ignore[no-untyped-def]
@@ -137,7 +137,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1 and not settings.torch_threads:
         # each worker process builds its own Settings: pass the share of cores down through the environment
         os.environ["POLICYQA_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=args.port or settings.port, workers=workers)
+    app: object = "server.app:create_app"  # each worker process builds its own app and settings
+    if workers == 1:
+        from server.app import create_app
+
+        app = create_app(settings)  # one process: the settings read (and checked) above
+    uvicorn.run(
+        app, factory=workers > 1, host=host, port=args.port or settings.port, workers=workers,
+        # the rate limit keys on the client address: take it from X-Forwarded-For only when a trusted proxy sends it
+        proxy_headers=bool(settings.forwarded_allow_ips), forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )
     return 0
 
 
@@ -190,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        settings = Settings()
+        settings = load_settings()
         return int(args.func(args, settings) or 0)
     except PolicyQAError as exc:
         print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
