@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
 
 from ingest.chunk import Chunker
 from ingest.clean import clean_pages, clean_text
@@ -17,10 +20,79 @@ from rag.embed import Embedder
 from rag.errors import UnreadableDocument
 from rag.settings import Settings
 from rag.store import IndexVersion, VectorIndex, index_signature
-from rag.types import DocumentInfo
-from rag.units import embed_text, split_units
+from rag.types import Chunk, DocumentInfo
+from rag.units import Unit, embed_text, split_units
 
 log = logging.getLogger(__name__)
+NOTES = {MANIFEST, "SOURCES.md", "README.md"}  # a corpus folder's own notes, not documents
+EMBED_SLICE = 64  # texts embedded between two progress reports
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running ingest is: files read, then passages and their sentences embedded (the slow part)."""
+
+    stage: Literal["reading", "embedding", "publishing"]
+    file: str
+    files_done: int
+    files_total: int
+    chunks_done: int = 0
+    chunks_total: int = 0
+    done: int = 0  # texts embedded: passages plus the sentences they are split into
+    total: int = 0
+    elapsed: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def percent(self) -> int:
+        if self.stage == "publishing":
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the embedding rate so far; None until it can be told."""
+        if self.stage != "embedding" or self.done < 1 or self.embed_seconds <= 0:
+            return None
+        return (self.total - self.done) * self.embed_seconds / self.done
+
+    def describe(self) -> str:
+        """The progress line the log, the CLI and the server share."""
+        if self.stage == "reading":
+            return f"reading files {self.files_done}/{self.files_total} ({self.file})"
+        if self.stage == "publishing":
+            return f"publishing the index: {self.chunks_total} passages of {self.files_total} documents"
+        eta = "" if self.eta is None or self.done >= self.total else f", ETA {format_seconds(self.eta)}"
+        return (
+            f"indexing {self.percent}%: documents {self.files_done}/{self.files_total}, "
+            f"passages {self.chunks_done}/{self.chunks_total}{eta}"
+        )
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class ProgressLog:
+    """Logs progress lines sparingly: at each stage change, every `step` percent, or `every` seconds."""
+
+    def __init__(self, emit: Callable[[str], None], step: int = 10, every: float = 15.0) -> None:
+        self.emit = emit
+        self.step = step
+        self.every = every
+        self._last: tuple[str, int, float] | None = None
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if self._last is not None:
+            stage, percent, at = self._last
+            if stage == p.stage and p.percent < percent + self.step and now - at < self.every and p.done < p.total:
+                return
+            if stage == p.stage == "reading" and now - at < self.every and p.files_done < p.files_total:
+                return
+        self._last = (p.stage, p.percent - p.percent % self.step, now)
+        self.emit(p.describe())
 
 
 @dataclass
@@ -35,6 +107,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # files of a type that is not read
     version: str | None = None
     seconds: float = 0.0
 
@@ -55,8 +128,34 @@ class Ingestor:
 
     def scan(self, root: Path) -> list[Path]:
         """Every supported file under the corpus folder (the manifest and notes excluded)."""
-        skip = {MANIFEST, "SOURCES.md", "README.md"}
-        return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and p.name not in skip)
+        return self.expand([root], IngestReport())
+
+    def expand(self, paths: Sequence[Path], report: IngestReport) -> list[Path]:
+        """Files to read: named files as given, folders walked recursively; what cannot be read goes in `report`.
+
+        In a folder, hidden files and the corpus notes (manifest, SOURCES.md, README.md) are passed over quietly;
+        any other file of an unsupported type is listed as skipped.
+        """
+        files: dict[Path, Path] = {}
+        for path in map(Path, paths):
+            if path.is_dir():
+                for found in sorted(path.rglob("*")):
+                    inside = found.relative_to(path).parts
+                    if not found.is_file() or any(part.startswith(".") for part in inside) or found.name in NOTES:
+                        continue
+                    self._take(found, files, report)
+            elif path.is_file():
+                self._take(path, files, report)
+            else:
+                report.failed[str(path)] = f"{path}: no such file or folder"
+        return list(files.values())
+
+    def _take(self, path: Path, files: dict[Path, Path], report: IngestReport) -> None:
+        if path.suffix.lower() not in SUPPORTED:
+            kinds = ", ".join(sorted(SUPPORTED))
+            report.skipped[str(path)] = f"unsupported file type '{path.suffix or path.name}' (read: {kinds})"
+        else:
+            files.setdefault(path.resolve(), path)
 
     def run(
         self,
@@ -64,28 +163,28 @@ class Ingestor:
         *,
         remove: list[str] | None = None,
         rebuild: bool = False,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[Progress], None] | None = None,
         on_before_publish: Callable[[], None] | None = None,
     ) -> IngestReport:
-        """Ingest `paths` (default: sync with the whole corpus folder, dropping documents whose file is gone)."""
+        """Ingest `paths`, files or folders (default: sync with the whole corpus folder, dropping documents whose file is gone)."""
         started = time.perf_counter()
         report = IngestReport()
         corpus = self.settings.corpus_dir
         sync = paths is None
-        files = self.scan(corpus) if sync else [Path(p) for p in paths or []]
+        files = self.expand([corpus] if sync else list(paths or []), report)
         manifest = read_manifest(corpus)
+        tell = progress or (lambda p: None)
         with self.index.writer_lock():
             previous = self._previous(rebuild)
             old = {d.id: d for d in previous.documents()} if previous else {}
             wanted: dict[str, tuple[Path, RawDocument, DocumentInfo]] = {}
-            for path in files:
-                if progress:
-                    progress(path.name)
+            for n, path in enumerate(files):
+                tell(Progress("reading", path.name, n, len(files), elapsed=time.perf_counter() - started))
                 try:
                     raw = load(path, int(self.settings.max_file_mb * 1e6), self.settings.max_pdf_pages)
                 except UnreadableDocument as exc:
                     report.failed[str(path)] = exc.message
-                    log.warning("skipped %s", exc.message)
+                    log.warning("not indexed: %s", exc.message)
                     continue
                 info = self._info(path, raw, manifest)
                 if info.id in wanted:
@@ -113,16 +212,27 @@ class Ingestor:
                 for doc_id in old:
                     if doc_id not in todo and doc_id not in drop:
                         build.copy_document(previous, doc_id)  # type: ignore[arg-type]
+                prepared = []
                 for doc_id, (path, raw, info) in todo.items():
-                    if progress:
-                        progress(f"embedding {path.name}")
                     try:
-                        self._add(build, raw, info)
+                        prepared.append((path, info, *self._prepare(raw, info)))
                     except UnreadableDocument as exc:
                         report.failed[str(path)] = exc.message
                         (report.updated if doc_id in old else report.added).remove(doc_id)
                         if doc_id in old:
                             build.copy_document(previous, doc_id)  # type: ignore[arg-type]
+                chunk_count = sum(len(chunks) for *_, chunks, _units in prepared)
+                meter = _Meter(tell, started, len(prepared), chunk_count, chunk_count + sum(len(units) for *_, units in prepared))
+                for path, info, text, chunks, units in prepared:
+                    meter.file = path.name
+                    vectors = self._embed([c.embed_text() for c in chunks], meter)
+                    meter.chunks_done += len(chunks)
+                    unit_vectors = self._embed([embed_text(u, c) for u, c in units], meter)
+                    build.add(info, text, chunks, vectors, [u.id for u, _ in units], unit_vectors)
+                    meter.files_done += 1
+                    meter.report()
+                tell(Progress("publishing", "", meter.files_done, meter.files_total, meter.chunks_done, meter.chunks_total,
+                              meter.done, meter.total, time.perf_counter() - started))
                 self._store_lexicon(build)
                 if on_before_publish:
                     on_before_publish()
@@ -157,7 +267,8 @@ class Ingestor:
             entry = guess_info(rel, text)
         return entry.model_copy(update={"path": rel, "sha256": raw.sha256, "pages": len(raw.pages) if raw.paged else 0})
 
-    def _add(self, build: IndexVersion, raw: RawDocument, info: DocumentInfo) -> None:
+    def _prepare(self, raw: RawDocument, info: DocumentInfo) -> tuple[str, list[Chunk], list[tuple[Unit, Chunk]]]:
+        """Clean text, chunks and units of one document: everything but the vectors."""
         if raw.paged:
             text, starts = clean_pages(raw.pages)
         else:
@@ -165,10 +276,25 @@ class Ingestor:
         chunks = self.chunker.chunk(info, text, starts)
         if not chunks:
             raise UnreadableDocument(f"{raw.path.name}: nothing left to index after cleaning")
-        vectors = self.embedder.embed_documents([c.embed_text() for c in chunks])
-        units = [(u, c) for c in chunks for u in split_units(c)]
-        unit_vectors = self.embedder.embed_documents([embed_text(u, c) for u, c in units])
-        build.add(info, text.text, chunks, vectors, [u.id for u, _ in units], unit_vectors)
+        return text.text, chunks, [(u, c) for c in chunks for u in split_units(c)]
+
+    def _embed(self, texts: list[str], meter: _Meter) -> np.ndarray:
+        """Embed in slices, longest first as the encoder batches them, reporting progress after each slice."""
+        if not texts:
+            return self.embedder.embed_documents([])
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        parts = []
+        for at in range(0, len(order), EMBED_SLICE):
+            batch = order[at:at + EMBED_SLICE]
+            started = time.perf_counter()
+            parts.append(self.embedder.embed_documents([texts[i] for i in batch]))
+            meter.embed_seconds += time.perf_counter() - started
+            meter.done += len(batch)
+            meter.report()
+        stacked = np.concatenate(parts)
+        vectors = np.empty_like(stacked)
+        vectors[order] = stacked
+        return vectors
 
     def _store_lexicon(self, build: IndexVersion) -> None:
         """Derive the vocabulary from every document of the build (carried-over ones too)."""
@@ -182,3 +308,25 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+
+
+@dataclass
+class _Meter:
+    """Counts of a running build's embedding stage, reported as Progress."""
+
+    tell: Callable[[Progress], None]
+    started: float
+    files_total: int
+    chunks_total: int
+    total: int
+    file: str = ""
+    files_done: int = 0
+    chunks_done: int = 0
+    done: int = 0
+    embed_seconds: float = 0.0
+
+    def report(self) -> None:
+        self.tell(Progress(
+            "embedding", self.file, self.files_done, self.files_total, self.chunks_done, self.chunks_total,
+            self.done, self.total, time.perf_counter() - self.started, self.embed_seconds,
+        ))

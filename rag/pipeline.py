@@ -248,14 +248,22 @@ class QA:
         yield "answer", answer
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
-        """Citation lookup: ranked passages, exact matches of the query first."""
+        """Citation lookup: the passages holding the query verbatim first (flagged `exact`), then the closest ones."""
         query = clean_question(query, self.settings.max_question_chars)
         retriever = self.loaded.retriever
-        exact = [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]
+        exact = self._exact(query, filters)
         ranked = retriever.search(query, min(50, max(k, 1)), filters)
-        out = [Passage(chunk=c, title=retriever.docs[c.doc_id].title, score=1.0) for c in exact]
+        out = [Passage(chunk=c, title=retriever.docs[c.doc_id].title, score=1.0, exact=True) for c in exact]
         out += [p for p in ranked if p.chunk.id not in {c.id for c in exact}]
         return out[:k]
+
+    def count_exact(self, query: str, filters: Filters | None = None) -> int:
+        """How many passages hold the query verbatim (search returns at most k of them)."""
+        return len(self._exact(clean_question(query, self.settings.max_question_chars), filters))
+
+    def _exact(self, query: str, filters: Filters | None) -> list[Chunk]:
+        retriever = self.loaded.retriever
+        return [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]
 
     # -- the answer --------------------------------------------------------------------------------
 

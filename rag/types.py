@@ -86,6 +86,7 @@ class Passage(BaseModel):
     score: float
     dense_rank: int | None = None
     sparse_rank: int | None = None
+    exact: bool = False  # the chunk holds the searched text verbatim
 
 
 class Citation(BaseModel):

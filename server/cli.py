@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
@@ -21,28 +22,72 @@ def _components(settings: Settings, need_index: bool = True):  # type: ignore[no
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from ingest.pipeline import Ingestor
 
     embedder, index = _components(settings)
-    bar = tqdm(desc="ingest", unit="step", file=sys.stderr)
-
-    def progress(label: str) -> None:
-        bar.set_postfix_str(label[:40])
-        bar.update(1)
-
+    progress = _ProgressBar() if sys.stderr.isatty() else _progress_lines()
     paths = [Path(p) for p in args.paths] or None
-    report = Ingestor(settings, embedder, index).run(paths, rebuild=args.rebuild, progress=progress)
-    bar.close()
+    try:
+        report = Ingestor(settings, embedder, index).run(paths, rebuild=args.rebuild, progress=progress)
+    finally:
+        if isinstance(progress, _ProgressBar):
+            progress.close()
     print(
         f"documents: {report.documents}  pages: {report.pages}  chunks: {report.chunks}  "
         f"added: {len(report.added)}  updated: {len(report.updated)}  removed: {len(report.removed)}  "
         f"unchanged: {len(report.unchanged)}  seconds: {report.seconds:.1f}  version: {report.version}"
     )
-    for path, reason in report.failed.items():
+    for path, reason in report.skipped.items():
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    for path, reason in report.failed.items():
+        print(f"failed {path}: {reason}", file=sys.stderr)
+    if report.skipped or report.failed:
+        print(f"not indexed: {len(report.skipped)} skipped, {len(report.failed)} failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _progress_lines():  # type: ignore[no-untyped-def]
+    """Piped: plain progress lines on stderr, every 10% or 10 s."""
+    from ingest.pipeline import ProgressLog
+
+    return ProgressLog(lambda line: print(line, file=sys.stderr, flush=True), step=10, every=10.0)
+
+
+class _ProgressBar:
+    """On a terminal: a tqdm bar per stage (files read, then passages and sentences embedded, with an ETA)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.stage = ""
+
+    def __call__(self, p: Any) -> None:
+        from tqdm import tqdm
+
+        if p.stage != self.stage:
+            self.close()
+            self.stage = p.stage
+            if p.stage == "reading":
+                self.bar = tqdm(total=p.files_total, desc="reading", unit="file", file=sys.stderr)
+            elif p.stage == "embedding":
+                self.bar = tqdm(total=p.total, desc="embedding", unit="text", file=sys.stderr)
+            else:
+                print(p.describe(), file=sys.stderr)
+        if self.bar is None:
+            return
+        if p.stage == "reading":
+            self.bar.set_postfix_str(p.file[:40], refresh=False)
+            self.bar.update(p.files_done - self.bar.n)
+        else:
+            self.bar.set_postfix_str(f"documents {p.files_done}/{p.files_total}, passages {p.chunks_done}/{p.chunks_total}", refresh=False)
+            self.bar.update(p.done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if self.stage == "reading":
+                self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,8 +129,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     qa = build_qa(settings)
-    for p in qa.search(args.query, args.k):
-        print(f"{p.score:.4f} 《{p.title}》 {p.chunk.location()}  {p.chunk.text[:100]!r}")
+    passages = qa.search(args.query, args.k)
+    exact = qa.count_exact(args.query)
+    print(f"{exact} passages contain {args.query!r}" if exact else f"no passage contains {args.query!r}; related passages:")
+    for p in passages:
+        mark = "exact  " if p.exact else f"{p.score:.4f} "
+        print(f"{mark} 《{p.title}》 {p.chunk.location()}  {p.chunk.text[:100]!r}")
     return 0
 
 
@@ -137,7 +186,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1 and not settings.torch_threads:
         # each worker process builds its own Settings: pass the share of cores down through the environment
         os.environ["POLICYQA_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    app: object = "server.app:create_app"  # each worker process builds its own app and settings
+    app: Any = "server.app:create_app"  # each worker process builds its own app and settings
     if workers == 1:
         from server.app import create_app
 

@@ -26,6 +26,8 @@ from server.schemas import (
     DocumentText,
     ErrorBody,
     IngestResponse,
+    NotReady,
+    Ready,
     SearchHit,
     SearchResponse,
 )
@@ -117,20 +119,26 @@ def highlights(text: str, query: str) -> list[tuple[int, int]]:
     return merged
 
 
-def hit(chunk: Chunk, title: str, score: float, query: str = "") -> SearchHit:
+def hit(chunk: Chunk, title: str, score: float, query: str = "", exact: bool = False) -> SearchHit:
     return SearchHit(
         chunk_id=chunk.id, document_id=chunk.doc_id, title=title, section=chunk.place(),
         page=chunk.page or None, start=chunk.start, end=chunk.end, text=chunk.text, score=score,
-        highlights=highlights(chunk.text, query),
+        highlights=highlights(chunk.text, query), exact=exact,
     )
 
 
-@v1.get("/search", response_model=SearchResponse, summary="Passages that contain or come closest to a text")
+@v1.get(
+    "/search", response_model=SearchResponse,
+    summary="Passages that hold a text verbatim (first, flagged exact and counted), then the closest ones",
+)
 async def search(request: Request, q: str = Query(min_length=1, max_length=2000), k: int = Query(10, ge=1, le=50)) -> SearchResponse:
     qa = qa_of(request)
     query = clean_question(q, 2000)
     passages = await run_in_threadpool(qa.search, query, k)
-    return SearchResponse(query=query, results=[hit(p.chunk, p.title, p.score, query) for p in passages])
+    return SearchResponse(
+        query=query, exact_matches=qa.count_exact(query),
+        results=[hit(p.chunk, p.title, p.score, query, p.exact) for p in passages],
+    )
 
 
 @v1.get("/chunks/{chunk_id}", response_model=ChunkResponse, summary="A passage with its neighbours")
@@ -227,12 +235,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The index and the model are loaded", responses={503: {"model": ErrorBody}})
+@router.get(
+    "/readyz", summary="The index and the model are loaded; while not, what is happening (indexing with its progress)",
+    responses={200: {"model": Ready}, 503: {"model": NotReady}},
+)
 async def readyz(request: Request) -> JSONResponse:
-    svc = service(request)
-    if svc.qa is None or not svc.qa.ready:
-        return JSONResponse({"error": "index_not_ready", "message": svc.startup_error or "loading"}, status_code=503)
-    return JSONResponse({"status": "ready", "index_version": svc.qa.version, "chunks": svc.qa.size()[1]})
+    state = service(request).readiness()
+    return JSONResponse(state, status_code=200 if state["status"] == "ready" else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

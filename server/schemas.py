@@ -50,6 +50,27 @@ class ErrorBody(BaseModel):
     message: str
 
 
+class Ready(BaseModel):
+    status: Literal["ready"]
+    index_version: str
+    chunks: int
+
+
+class NotReady(ErrorBody):
+    """503 from /readyz: `status` is loading, indexing (first start, with progress) or failed."""
+
+    status: Literal["loading", "indexing", "failed"]
+    stage: Literal["reading", "embedding", "publishing"] | None = None
+    done: int | None = Field(default=None, description="texts embedded so far: passages and their sentences")
+    total: int | None = None
+    percent: int | None = None
+    documents_done: int | None = None
+    documents_total: int | None = None
+    chunks_done: int | None = None
+    chunks_total: int | None = None
+    eta_s: int | None = Field(default=None, description="seconds left, at the rate so far")
+
+
 class SearchHit(BaseModel):
     chunk_id: str
     document_id: str
@@ -61,10 +82,12 @@ class SearchHit(BaseModel):
     text: str
     score: float
     highlights: list[tuple[int, int]]
+    exact: bool = Field(default=False, description="the passage holds the searched text verbatim")
 
 
 class SearchResponse(BaseModel):
     query: str
+    exact_matches: int = Field(description="passages holding the text verbatim, in the whole index; they come first")
     results: list[SearchHit]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, Progress, ProgressLog
 from rag.embed import Embedder
 from rag.errors import IndexNotReady, PolicyQAError
 from rag.pipeline import QA
@@ -29,6 +29,7 @@ class Service:
         self.ingestor = Ingestor(settings, embedder, self.index)
         self.qa: QA | None = None
         self.startup_error: str | None = None
+        self.progress: Progress | None = None  # the first-start ingest, while it runs
         self.metrics = Metrics()
         self._ingest_lock = threading.Lock()
 
@@ -37,9 +38,18 @@ class Service:
         try:
             if self.index.current() is None:
                 log.info("the index is empty: indexing %s", self.settings.corpus_dir)
-                report = self.ingestor.run()
+                to_log = ProgressLog(log.info)
+
+                def track(p: Progress) -> None:
+                    self.progress = p
+                    to_log(p)
+
+                try:
+                    report = self.ingestor.run(progress=track)
+                finally:
+                    self.progress = None
                 log.info("indexed %d documents, %d chunks in %.1fs", report.documents, report.chunks, report.seconds)
-                for path, reason in report.failed.items():
+                for path, reason in {**report.skipped, **report.failed}.items():
                     log.warning("not indexed %s: %s", path, reason)
             self.qa = QA(self.settings, self.embedder, self.index)
             self.metrics.index_size(self.qa)
@@ -49,8 +59,32 @@ class Service:
 
     def require_qa(self) -> QA:
         if self.qa is None:
-            raise IndexNotReady(self.startup_error or "the index is being built; try again shortly")
+            progress = self.progress
+            if self.startup_error:
+                raise IndexNotReady(self.startup_error)
+            if progress is not None:
+                raise IndexNotReady(f"the index is being built ({progress.percent}%); try again shortly")
+            raise IndexNotReady("the index is loading; try again shortly")
         return self.qa
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz says: ready, or why not yet (indexing with its progress, loading, or failed)."""
+        qa = self.qa
+        if qa is not None and qa.ready:
+            return {"status": "ready", "index_version": qa.version, "chunks": qa.size()[1]}
+        if self.startup_error:
+            return {"error": "index_not_ready", "message": self.startup_error, "status": "failed"}
+        p = self.progress
+        if p is None:
+            return {"error": "index_not_ready", "message": "loading the index", "status": "loading"}
+        eta = p.eta
+        return {
+            "error": "index_not_ready", "message": p.describe(), "status": "indexing", "stage": p.stage,
+            "done": p.done, "total": p.total, "percent": p.percent,
+            "documents_done": p.files_done, "documents_total": p.files_total,
+            "chunks_done": p.chunks_done, "chunks_total": p.chunks_total,
+            "eta_s": None if eta is None else round(eta),
+        }
 
     def reingest(self, **kwargs: Any) -> Any:
         """Run an ingest (one at a time), then switch the QA to the new version; answers continue meanwhile."""

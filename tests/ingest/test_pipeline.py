@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -180,3 +181,114 @@ def test_a_full_disk_is_a_clear_error_and_the_old_index_stays(make_settings, emb
     finally:
         # lazy: Chroma's cached client still holds files there until the process ends
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _mixed_folder(root: Path) -> Path:
+    """Two laws (one in a sub-folder), a broken PDF, two files of unread types, a hidden folder and a README."""
+    folder = root / "incoming"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".cache").mkdir()
+    shutil.copy(CORPUS / "policies" / "2021-data-security-law.md", folder)
+    shutil.copy(CORPUS / "policies" / "2021-algorithmic-recommendation-provisions.md", folder / "sub")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    (folder / "sub" / "scan.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "notes.xyz").write_text("notes", encoding="utf-8")
+    (folder / ".cache" / "old.md").write_text("# 旧稿", encoding="utf-8")
+    (folder / "README.md").write_text("# 说明", encoding="utf-8")
+    return folder
+
+
+def test_a_folder_is_walked_and_every_file_not_indexed_is_named(make_settings, embedder, small_corpus: Path, tmp_path: Path) -> None:
+    folder = _mixed_folder(tmp_path)
+    report = ingest(make_settings(corpus_dir=small_corpus), embedder, [folder])
+    assert sorted(report.added) == ["2021-algorithmic-recommendation-provisions", "2021-data-security-law"]
+    assert set(report.skipped) == {str(folder / "notes.xyz"), str(folder / "sub" / "scan.png")}
+    assert "unsupported file type '.png'" in report.skipped[str(folder / "sub" / "scan.png")]
+    assert list(report.failed) == [str(folder / "broken.pdf")]
+    # the hidden folder and the README are not documents: neither indexed nor reported
+    assert report.documents == 2
+
+
+def test_progress_counts_documents_and_passages_up_to_done(make_settings, embedder, small_corpus: Path) -> None:
+    from ingest.pipeline import Progress, ProgressLog
+
+    seen: list[Progress] = []
+    lines: list[str] = []
+    to_log = ProgressLog(lines.append, step=25, every=3600)
+
+    def record(p: Progress) -> None:
+        seen.append(p)
+        to_log(p)
+
+    report = ingest(make_settings(corpus_dir=small_corpus), embedder, progress=record)
+    stages = [p.stage for p in seen]
+    assert stages[0] == "reading" and stages[-1] == "publishing"
+    assert stages == sorted(stages, key=["reading", "embedding", "publishing"].index)
+    embedding = [p for p in seen if p.stage == "embedding"]
+    assert len(embedding) > 5, "progress is reported only once or twice"
+    assert [p.done for p in embedding] == sorted(p.done for p in embedding)
+    last = embedding[-1]
+    assert (last.files_done, last.files_total) == (3, 3)
+    assert last.chunks_done == last.chunks_total == report.chunks
+    assert last.done == last.total > report.chunks  # passages and their sentences
+    assert any(p.eta is not None and p.eta > 0 for p in embedding[:-1])
+    # the log says it in words: every quarter, with documents, passages, a percentage and an ETA
+    assert lines[0].startswith("reading files 0/3")
+    middle = [line for line in lines if line.startswith("indexing ") and "ETA" in line]
+    assert middle and all(re.match(r"indexing \d+%: documents \d/3, passages \d+/\d+, ETA \d+s", line) for line in middle)
+    assert 3 <= len([line for line in lines if line.startswith("indexing ")]) <= 7
+    assert lines[-1] == f"publishing the index: {report.chunks} passages of 3 documents"
+
+
+def _cli_ingest(settings, paths: list[Path], tty: bool) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """Run `policyqa ingest PATHS`, with stderr piped or on a pseudo-terminal; returns (code, stdout, stderr)."""
+    env = {**os.environ, "POLICYQA_INDEX_DIR": str(settings.index_dir), "POLICYQA_CORPUS_DIR": str(settings.corpus_dir)}
+    command = [sys.executable, "-m", "server.cli", "ingest", *map(str, paths)]
+    if not tty:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        return done.returncode, done.stdout, done.stderr
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal has a width
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = proc.stdout.read() if proc.stdout else ""
+    os.close(leader)
+    return proc.wait(timeout=60), out, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_cli_ingest_of_a_folder_prints_plain_progress_when_piped_and_exits_1(make_settings, small_corpus: Path, tmp_path: Path) -> None:
+    folder = _mixed_folder(tmp_path)
+    code, out, err = _cli_ingest(make_settings(corpus_dir=small_corpus), [folder], tty=False)
+    assert code == 1, err[-2000:]
+    assert "documents: 2" in out and "added: 2" in out
+    assert "\r" not in err, "a progress bar was drawn into a pipe"
+    assert re.search(r"^indexing \d+%: documents \d/2, passages \d+/\d+", err, re.M), err[-2000:]
+    assert f"skipped {folder / 'notes.xyz'}: unsupported file type '.xyz'" in err
+    assert f"skipped {folder / 'sub' / 'scan.png'}: unsupported file type '.png'" in err
+    assert f"failed {folder / 'broken.pdf'}: " in err and "corrupt" in err
+    assert "not indexed: 2 skipped, 1 failed" in err
+    assert "old.md" not in err and "README" not in err
+
+
+def test_cli_ingest_draws_a_progress_bar_on_a_terminal(make_settings, small_corpus: Path) -> None:
+    code, out, err = _cli_ingest(make_settings(corpus_dir=small_corpus), [], tty=True)
+    assert code == 0, err[-2000:]
+    assert "documents: 3" in out
+    # tqdm redraws one line with carriage returns and ends at 100% with the counts and rate
+    assert "\r" in err
+    assert re.search(r"embedding: 100%\|█+\| (\d+)/\1 ", err), err[-1500:]
+    assert "passages" in err and not re.search(r"^indexing \d+%", err, re.M)

@@ -145,7 +145,12 @@ def test_search_finds_and_highlights_an_exact_figure(client: TestClient) -> None
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["query"] == "4130.27亿元"
-    assert 1 <= len(body["results"]) <= 5
+    assert len(body["results"]) == 5
+    # the passages holding the figure come first, flagged and counted; related passages follow, unflagged
+    flags = [hit["exact"] for hit in body["results"]]
+    assert flags == [("4130.27亿元" in hit["text"]) for hit in body["results"]]
+    assert flags == sorted(flags, reverse=True) and flags[0] and not flags[-1]
+    assert body["exact_matches"] == sum(flags)
     first = body["results"][0]
     assert "4130.27亿元" in first["text"]
     assert first["document_id"] == REPORT
@@ -160,6 +165,12 @@ def test_search_finds_and_highlights_an_exact_figure(client: TestClient) -> None
     assert found["neighbours"], found
     assert {n["document_id"] for n in found["neighbours"]} == {REPORT}
     assert first["chunk_id"] not in {n["chunk_id"] for n in found["neighbours"]}
+
+
+def test_search_says_when_no_passage_holds_the_text(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "数据安全与人工智能伦理审查的关系", "k": 5}).json()
+    assert body["exact_matches"] == 0
+    assert len(body["results"]) == 5 and not any(hit["exact"] for hit in body["results"])
 
 
 def test_unknown_chunk_is_a_json_404(client: TestClient) -> None:
