@@ -21,6 +21,7 @@ from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
 from server.deps import BodyLimit, RateLimited, RateLimiter
+from server.docs import add_docs
 from server.openai_compat import router as openai_router
 from server.routes import router
 from server.service import Service
@@ -49,9 +50,10 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         yield
 
     app = FastAPI(
-        title="policyqa", version="0.1.0", lifespan=lifespan,
+        title="policyqa", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,  # add_docs: served offline
         description="Answers about the 2022 China AI industry report and Chinese AI/data laws, with verified citations.",
     )
+    add_docs(app)
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(

@@ -7,13 +7,14 @@
 
 (function () {
   const KEY_STORAGE = "policyqa_key";
+  /** Stand-alone example questions; a follow-up chip is offered only under the answer to its question. */
   const EXAMPLES = [
-    "2021年我国人工智能市场收支规模是多少？",
-    "2020年北京人工智能相关产值规模是多少？",
-    "那深圳呢？",
-    "《数据安全法》从什么时候开始施行？",
-    "报告对我国人工智能产业发展提出了哪几条策略建议？",
+    { question: "2021年我国人工智能市场收支规模是多少？" },
+    { question: "2020年北京人工智能相关产值规模是多少？", followUps: ["那深圳呢？"] },
+    { question: "《数据安全法》从什么时候开始施行？" },
+    { question: "报告对我国人工智能产业发展提出了哪几条策略建议？" },
   ];
+  const READY_POLL_MS = 2000;
   const ERROR_TEXT = {
     unauthorized: "API 密钥无效或缺失。",
     forbidden: "该密钥无权执行此操作。",
@@ -36,6 +37,8 @@
   /** Conversation sent as `messages`: only completed user/assistant turns. */
   let history = [];
   let busy = false;
+  let ready = false; // the server's index is loaded (/readyz 200)
+  let watching = null; // the running readiness poll
   let controller = null;
   let keyPrompt = null; // the pending key dialog, shared by concurrent 401s
 
@@ -524,17 +527,43 @@
 
   function setBusy(value) {
     busy = value;
-    $("send").disabled = value;
     $("chat").classList.toggle("busy", value);
+    updateControls();
+  }
+
+  /** Sending is possible when no answer is pending and the index is ready. */
+  function updateControls() {
+    const off = busy || !ready;
+    $("send").disabled = off;
     document.querySelectorAll(".example").forEach((b) => {
-      b.disabled = value;
+      b.disabled = off;
     });
+  }
+
+  /** Under the answer to an example question, chips for the follow-ups that make sense after it. */
+  function offerFollowUps(node, question) {
+    const example = EXAMPLES.find((e) => e.question === question);
+    if (!example || !example.followUps) return;
+    const row = el("div", "follow-ups", el("span", "examples-label", "追问："));
+    for (const q of example.followUps) {
+      const b = el("button", "example follow-up", q);
+      b.type = "button";
+      b.addEventListener("click", () => ask(q));
+      row.append(b);
+    }
+    node.after(row);
+    updateControls();
+  }
+
+  function clearFollowUps() {
+    document.querySelectorAll(".follow-ups").forEach((row) => row.remove());
   }
 
   async function ask(question) {
     question = question.trim();
-    if (!question || busy) return;
+    if (!question || busy || !ready) return;
     setBusy(true);
+    clearFollowUps(); // a follow-up chip belongs to the answer just before it
     addUserMessage(question);
     const messages = history.concat([{ role: "user", content: question }]);
     const target = addAssistantPlaceholder();
@@ -580,9 +609,13 @@
       if (!answer || typeof answer !== "object") throw new ApiError("stream_incomplete", "", 0);
       renderAnswer(target, answer);
       history = messages.concat([{ role: "assistant", content: String(answer.answer || "") }]);
+      offerFollowUps(target.node, question);
     } catch (err) {
       if (err && err.name === "AbortError") {
         target.node.remove();
+      } else if (err instanceof ApiError && err.code === "index_not_ready") {
+        target.node.remove(); // the index went away (a restart): show its progress instead of an error
+        watchReadiness();
       } else {
         renderError(target, err, streamed);
       }
@@ -620,9 +653,23 @@
         box.append(el("p", "muted", "未找到包含该内容的段落。"));
         return;
       }
-      box.append(el("p", "muted small", `找到 ${results.length} 个段落`));
-      const list = el("ol", "result-list");
+      const exactCount = Number(data.exact_matches) || 0;
+      box.append(
+        el(
+          "p",
+          "muted small search-summary",
+          exactCount ? `${exactCount} 个段落包含“${query}”` : `没有段落包含“${query}”，以下是相关段落`,
+        ),
+      );
+      let list = el("ol", "result-list");
+      let relatedStarted = !results.some((r) => r.exact);
       for (const r of results) {
+        if (!r.exact && !relatedStarted) {
+          relatedStarted = true; // the exact matches end here: related passages follow under their own heading
+          box.append(list);
+          box.append(el("h3", "search-related", "相关段落"));
+          list = el("ol", "result-list related-results");
+        }
         const text = String(r.text || "");
         const ranges = Array.isArray(r.highlights) && r.highlights.length ? r.highlights : findAll(text, query);
         const passage = el("p", "passage");
@@ -634,10 +681,17 @@
           el(
             "li",
             "result",
-            el("div", "result-head", title, place(r.section, r.page) ? el("span", "source-place", place(r.section, r.page)) : null),
+            el(
+              "div",
+              "result-head",
+              title,
+              place(r.section, r.page) ? el("span", "source-place", place(r.section, r.page)) : null,
+              r.exact ? el("span", "exact-badge", "完全匹配") : null,
+            ),
             passage,
           ),
         );
+        list.lastChild.classList.toggle("exact", Boolean(r.exact));
       }
       box.append(list);
     } catch (err) {
@@ -648,6 +702,78 @@
     } finally {
       button.disabled = false;
     }
+  }
+
+  // ---------------------------------------------------------------- readiness
+
+  /** Show what /readyz says while the index is not ready: "正在建立索引… 45%", documents and passages done, ETA. */
+  function showIndexStatus(state) {
+    const box = $("index-status");
+    const detail = [];
+    let text;
+    let percent = null;
+    box.classList.toggle("failed", state.status === "failed");
+    if (state.status === "indexing") {
+      percent = Number(state.percent) || 0;
+      text = `正在建立索引… ${percent}%`;
+      if (state.stage === "reading") detail.push(`正在读取文件 ${state.documents_done}/${state.documents_total}`);
+      else if (state.stage === "publishing") detail.push("正在保存索引");
+      else {
+        detail.push(`文档 ${state.documents_done}/${state.documents_total}`, `段落 ${state.chunks_done}/${state.chunks_total}`);
+        if (state.eta_s !== null && state.eta_s !== undefined) detail.push(`预计还需 ${formatSeconds(Number(state.eta_s))}`);
+      }
+      detail.push("首次启动需要为文档建立索引，完成后即可提问。");
+    } else if (state.status === "failed") {
+      text = "索引无法打开，请联系管理员。";
+      if (state.message) detail.push(String(state.message));
+    } else if (state.status === "unreachable") {
+      text = "无法连接服务器，正在重试…";
+    } else {
+      text = "正在加载索引…";
+    }
+    $("index-status-text").textContent = text;
+    $("index-status-detail").textContent = detail.join(" · ");
+    $("index-bar-fill").style.width = percent === null ? "0" : `${percent}%`;
+    box.querySelector(".index-bar").hidden = percent === null;
+    box.hidden = false;
+    $("doc-status").textContent = state.status === "failed" ? "文档索引无法打开。" : "文档索引正在建立，完成后自动显示…";
+  }
+
+  function formatSeconds(s) {
+    return s >= 60 ? `${Math.floor(s / 60)} 分 ${Math.round(s % 60)} 秒` : `${Math.max(1, Math.round(s))} 秒`;
+  }
+
+  async function readiness() {
+    try {
+      const response = await fetch("/readyz", { cache: "no-store" });
+      const body = await response.json();
+      if (response.ok) return { status: "ready" };
+      return body && typeof body === "object" && body.status ? body : { status: "loading" };
+    } catch (_) {
+      return { status: "unreachable" };
+    }
+  }
+
+  /** Poll /readyz until the index is ready; meanwhile show its progress and keep sending off. */
+  function watchReadiness() {
+    if (watching) return watching;
+    ready = false;
+    updateControls();
+    watching = (async () => {
+      for (;;) {
+        const state = await readiness();
+        if (state.status === "ready") break;
+        showIndexStatus(state);
+        if (state.status === "failed") return; // nothing to wait for: an operator must act
+        await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+      }
+      $("index-status").hidden = true;
+      ready = true;
+      watching = null;
+      updateControls();
+      loadDocuments();
+    })();
+    return watching;
   }
 
   // ---------------------------------------------------------------- documents
@@ -689,10 +815,10 @@
 
   function init() {
     const examples = $("examples");
-    for (const q of EXAMPLES) {
-      const b = el("button", "example", q);
+    for (const { question } of EXAMPLES) {
+      const b = el("button", "example", question);
       b.type = "button";
-      b.addEventListener("click", () => ask(q));
+      b.addEventListener("click", () => ask(question));
       examples.append(b);
     }
 
@@ -700,7 +826,7 @@
     $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
       const q = input.value;
-      if (!q.trim() || busy) return;
+      if (!q.trim() || busy || !ready) return;
       input.value = "";
       ask(q);
     });
@@ -717,7 +843,7 @@
       search($("search-input").value);
     });
 
-    loadDocuments();
+    watchReadiness();
     input.focus();
   }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -184,3 +185,150 @@ def test_enter_sends_and_follow_up_carries_the_conversation(tab: Tab) -> None:
     expect(box).to_have_value("")
     tab.finished_answer(1)
     tab.assert_clean()
+
+
+def test_search_counts_the_exact_matches_and_lists_related_passages_after(tab: Tab) -> None:
+    tab.page.fill("#search-input", "4130.27亿元")
+    tab.page.get_by_role("button", name="查找", exact=True).click()
+    summary = tab.page.locator("#search-results .search-summary")
+    expect(summary).to_have_text(re.compile(r"^[1-9]\d* 个段落包含“4130\.27亿元”$"), timeout=ANSWER_TIMEOUT_MS)
+    count = int((summary.text_content() or "").split(" ")[0])
+    exact = tab.page.locator("#search-results .result.exact")
+    expect(exact).to_have_count(count)
+    for i in range(count):
+        expect(exact.nth(i).locator(".exact-badge")).to_have_text("完全匹配")
+        expect(exact.nth(i).locator("mark", has_text="4130.27亿元")).to_be_visible()
+    expect(tab.page.locator("#search-results .search-related")).to_have_text("相关段落")
+    assert tab.page.locator("#search-results .related-results .result").count() >= 1
+    assert tab.page.locator("#search-results .related-results .exact-badge").count() == 0
+    tab.assert_clean()
+
+
+# -- example chips -------------------------------------------------------------------------------------
+
+
+def test_example_chips_are_stand_alone_and_a_follow_up_appears_only_after_its_question(tab: Tab) -> None:
+    chips = tab.page.locator("#examples .example")
+    names = chips.all_text_contents()
+    assert len(names) >= 3 and "那深圳呢？" not in names, names
+    assert tab.page.get_by_role("button", name="那深圳呢？").count() == 0
+
+    # an unrelated question offers no follow-up
+    tab.page.locator("#examples .example", has_text="《数据安全法》从什么时候开始施行？").click()
+    tab.finished_answer(0)
+    assert tab.page.get_by_role("button", name="那深圳呢？").count() == 0
+
+    tab.page.locator("#examples .example", has_text="2020年北京人工智能相关产值规模是多少？").click()
+    tab.finished_answer(1)
+    follow = tab.page.locator(".follow-ups").get_by_role("button", name="那深圳呢？")
+    expect(follow).to_be_visible()
+    with tab.page.expect_request(lambda r: r.url.endswith("/v1/chat") and r.method == "POST") as sent:
+        follow.click()
+    body = json.loads(sent.value.post_data or "{}")
+    users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    assert users[-2:] == ["2020年北京人工智能相关产值规模是多少？", "那深圳呢？"]
+    answer = tab.finished_answer(2)
+    expect(answer.locator(".answer-text")).to_contain_text("深圳")
+    # once used, or once the conversation moves on, the follow-up chip is gone
+    expect(tab.page.get_by_role("button", name="那深圳呢？")).to_have_count(0)
+    tab.assert_clean()
+
+
+# -- API docs without a network ---------------------------------------------------------------------------
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+@pytest.mark.parametrize(("path", "shows"), [("/docs", "/v1/ask"), ("/redoc", "Answer one question with citations")])
+def test_api_docs_render_with_the_network_blocked(browser, live_url: str, path: str, shows: str) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    blocked: list[str] = []
+
+    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(live_url + path)
+        expect(page.get_by_text(shows, exact=True).first).to_be_visible(timeout=30_000)
+        if path == "/docs":  # every operation is listed, not just the first
+            for op in ("/v1/chat", "/v1/search", "/v1/documents", "/readyz"):
+                expect(page.get_by_text(op, exact=True).first).to_be_visible()
+    finally:
+        context.close()
+    assert not blocked, f"{path} asked for assets off this machine: {blocked}"
+    assert not errors, errors
+
+
+# -- first start: the page waits for the index ------------------------------------------------------------
+
+
+@pytest.fixture
+def indexing_server(tmp_path: Path) -> Iterator[str]:
+    """A real server started on an empty index with five laws: it answers at once and indexes in the background."""
+    import shutil
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import CORPUS, free_port, stop_server
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in sorted(p.name for p in (CORPUS / "policies").iterdir())[:5]:
+        shutil.copy(CORPUS / "policies" / name, corpus)
+    port = free_port()
+    env = {**os.environ, "POLICYQA_INDEX_DIR": str(tmp_path / "index"), "POLICYQA_CORPUS_DIR": str(corpus)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None and time.time() < deadline, "the server did not start"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        stop_server(proc)
+
+
+def test_first_start_shows_indexing_progress_then_lets_the_user_ask(browser, indexing_server: str) -> None:  # type: ignore[no-untyped-def]
+    t = Tab(browser, indexing_server)
+    try:
+        status = t.page.locator("#index-status-text")
+        expect(status).to_have_text(re.compile(r"^正在建立索引… \d{1,3}%$"), timeout=60_000)
+        expect(t.page.locator("#index-status-detail")).to_contain_text("文档")
+        expect(t.page.get_by_role("button", name="发送", exact=True)).to_be_disabled()
+        percents = set()
+        deadline = time.monotonic() + 2 * ANSWER_TIMEOUT_MS / 1000
+        while t.page.locator("#index-status").is_visible():
+            text = status.text_content() or ""
+            if text.startswith("正在建立索引"):
+                percents.add(int(re.sub(r"\D", "", text)))
+            assert time.monotonic() < deadline, f"still not ready: {text}"
+            t.page.wait_for_timeout(500)
+        assert len(percents) >= 2, f"the percentage never moved: {percents}"
+        # ready: the banner is gone, no error was shown, the documents are listed and a question is answered
+        expect(t.page.locator("#doc-list .doc-title")).to_have_count(5, timeout=ANSWER_TIMEOUT_MS)
+        assert t.page.locator(".message.error, .error-text").count() == 0
+        answer = t.ask("《数据安全法》从什么时候开始施行？")
+        expect(answer.locator(".answer-text")).to_contain_text("2021年9月1日")
+        t.assert_clean()
+    finally:
+        t.close()
