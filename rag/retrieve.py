@@ -78,6 +78,7 @@ class Retriever:
         self.chunks = version.chunks()
         self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
         self._bm25 = _bm25([tokens(c.embed_text()) for c in self.chunks])
+        self._matrix = _matrix([c.id for c in self.chunks], version.chunk_vectors(), "chunks")
         self.units = UnitIndex(self.chunks, version.unit_vectors())
 
     def search(
@@ -99,7 +100,7 @@ class Retriever:
             vector = self.embedder.embed_queries([ask.text])[0]
             timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = self.version.query([float(v) for v in vector], self.candidates, scoped.where())
+        dense = self._dense(vector, scoped)
         timings["dense"] = _ms(t)
         t = time.perf_counter()
         sparse = self._sparse(ask.text, scoped)
@@ -107,9 +108,10 @@ class Retriever:
         t = time.perf_counter()
         fused: dict[str, float] = {}
         ranks: dict[str, tuple[int | None, int | None]] = {}
-        for rank, (chunk, _dist) in enumerate(dense):
-            fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank)
-            ranks[chunk.id] = (rank + 1, None)
+        for rank, idx in enumerate(dense):
+            cid = self.chunks[idx].id
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            ranks[cid] = (rank + 1, None)
         for rank, idx in enumerate(sparse):
             cid = self.chunks[idx].id
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
@@ -137,19 +139,25 @@ class Retriever:
         timings["fuse"] = _ms(t)
         return passages[:k]
 
-    def _sparse(self, query: str, filters: Filters) -> list[int]:
+    def _dense(self, vector: np.ndarray, filters: Filters) -> list[int]:
+        """The chunks nearest the query vector, in memory (the corpus's vectors are loaded with the version)."""
         if not self.chunks:
             return []
+        return self._top(self._matrix @ np.asarray(vector, dtype=np.float32), filters, floor=-np.inf)
+
+    def _sparse(self, query: str, filters: Filters) -> list[int]:
         q = tokens(query)
-        if not q:
+        if not self.chunks or not q:
             return []
-        scores = self._bm25.get_scores(q)
-        if filters.where():
-            mask = np.array([filters.accepts(c, self.docs[c.doc_id]) for c in self.chunks]) if self.docs else None
-            if mask is not None:
-                scores = np.where(mask, scores, 0.0)
-        top = np.argsort(-scores)[: self.candidates]
-        return [int(i) for i in top if scores[i] > 0]
+        return self._top(np.asarray(self._bm25.get_scores(q)), filters, floor=0.0)
+
+    def _top(self, scores: np.ndarray, filters: Filters, floor: float) -> list[int]:
+        """The candidates best by score above `floor`, among the chunks the filters accept."""
+        if filters.where() and self.docs:
+            accepted = np.array([filters.accepts(c, self.docs[c.doc_id]) for c in self.chunks])
+            scores = np.where(accepted, scores, -np.inf)
+        top = np.argsort(-scores, kind="stable")[: self.candidates]
+        return [int(i) for i in top if scores[i] > floor]
 
     def _articles(self, ask: Ask, filters: Filters) -> list[Chunk]:
         """A named article of a named document ("《数据安全法》第五十五条") is fetched, not searched for."""
@@ -185,11 +193,7 @@ class UnitIndex:
         self.units: list[Unit] = [u for c in chunks for u in split_units(c)]
         self.by_id = {u.id: i for i, u in enumerate(self.units)}
         self.chunk_of = {c.id: c for c in chunks}
-        dim = len(next(iter(vectors.values()))) if vectors else 1
-        missing = [u.id for u in self.units if u.id not in vectors]
-        if missing:
-            log.warning("%d units have no vector (index built by an older version?)", len(missing))
-        self.matrix = np.stack([vectors.get(u.id, np.zeros(dim, np.float32)) for u in self.units]) if self.units else np.zeros((0, dim), np.float32)
+        self.matrix = _matrix([u.id for u in self.units], vectors, "units")
         self.tokens = [tokens(u.text) for u in self.units]
         self._bm25 = _bm25(self.tokens)
         self.positions: dict[str, list[int]] = {}  # chunk id → its units, in order
@@ -203,6 +207,16 @@ class UnitIndex:
         if not self.units or not query_tokens:
             return np.zeros(len(self.units))
         return np.asarray(self._bm25.get_scores(query_tokens))
+
+
+def _matrix(ids: list[str], vectors: dict[str, np.ndarray], what: str) -> np.ndarray:
+    """The vectors of `ids` stacked in order; an id without a vector gets zeros (and a warning)."""
+    dim = len(next(iter(vectors.values()))) if vectors else 1
+    missing = sum(1 for i in ids if i not in vectors)
+    if missing:
+        log.warning("%d %s have no vector (index built by an older version?)", missing, what)
+    zeros = np.zeros(dim, np.float32)
+    return np.stack([vectors.get(i, zeros) for i in ids]) if ids else np.zeros((0, dim), np.float32)
 
 
 def _bm25(corpus: list[list[str]]) -> bm25s.BM25:

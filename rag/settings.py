@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     index_dir: Path = ROOT / "data" / "index"
     model_cache: Path = Field(default_factory=_default_cache)
     embedding_model: str = DEFAULT_MODEL
-    torch_threads: int = 0  # 0 = torch's default; `serve --workers N` splits the cores between workers
+    encoder: Literal["onnx-int8", "onnx-fp32", "torch"] = "onnx-int8"
+    encoder_threads: int = 0  # 0 = the runtime's default; `serve --workers N` splits the cores between workers
     chroma_url: str = ""
     collection_prefix: str = "policyqa"
 

@@ -87,9 +87,6 @@ class IndexVersion:
             detail = ", ".join(f"{k}: index has {a!r}, settings ask {b!r}" for k, (a, b) in diff.items())
             raise IndexMismatch(f"the index was built with other settings ({detail}); re-index with `policyqa ingest --rebuild`")
 
-    def count(self) -> int:
-        return int(self._chunks.count())
-
     # -- writing ----------------------------------------------------------------------------------
 
     def add(
@@ -122,6 +119,11 @@ class IndexVersion:
         if lexicon.sha256 != got["metadatas"][0]["sha256"]:
             raise IndexMismatch("the index's lexicon does not match its recorded hash; re-index with `policyqa ingest --rebuild`")
         return lexicon
+
+    def chunk_vectors(self) -> dict[str, np.ndarray]:
+        """Every chunk's vector by chunk id."""
+        got = self._chunks.get(include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
 
     def unit_vectors(self) -> dict[str, np.ndarray]:
         """Every unit's vector by unit id."""
@@ -165,20 +167,6 @@ class IndexVersion:
         self._docs.upsert(ids=doc["ids"], embeddings=[[1.0]], documents=doc["documents"], metadatas=doc["metadatas"])
 
     # -- reading ----------------------------------------------------------------------------------
-
-    def query(self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by cosine distance."""
-        n = min(k, self.count())
-        if n <= 0:
-            return []
-        res = self._chunks.query(
-            query_embeddings=[list(map(float, embedding))], n_results=n, where=where or None,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            (_chunk(i, d, m), float(dist))
-            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)
-        ]
 
     def chunks(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> list[Chunk]:
         """Chunks by id (in the order asked, unknown ids left out) or by filter, or all of them."""

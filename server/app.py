@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder, build_embedder
 from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
 from server.deps import BodyLimit, RateLimited, RateLimiter
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model: Embedder
         if embedder is None:
-            model = await anyio.to_thread.run_sync(SentenceTransformerEmbedder, settings)
+            model = await anyio.to_thread.run_sync(build_embedder, settings)
         else:
             model = embedder
         service = Service(settings, model)

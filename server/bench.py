@@ -282,7 +282,7 @@ def emit(sections: list[Section], sec: Section) -> None:
 
 def main(args: Any, settings: Settings) -> int:
     """Run the four sections, print the report, and write the figures as JSON with `--json PATH`."""
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed import build_embedder
 
     quick = bool(getattr(args, "quick", False))
     scale = list(getattr(args, "scale", None) or DEFAULT_SCALE)
@@ -298,7 +298,7 @@ def main(args: Any, settings: Settings) -> int:
         })
         log.info("loading the embedding model")
         t = time.perf_counter()
-        embedder = SentenceTransformerEmbedder(s)
+        embedder = build_embedder(s)
         load_s = time.perf_counter() - t
         log.info("ingest")
         ingest, baseline = bench_ingest(s, embedder, load_s)

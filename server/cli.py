@@ -15,10 +15,10 @@ from rag.settings import Settings, load_settings
 
 
 def _components(settings: Settings, need_index: bool = True):  # type: ignore[no-untyped-def]
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed import build_embedder
     from rag.store import VectorIndex
 
-    return SentenceTransformerEmbedder(settings), VectorIndex(settings)
+    return build_embedder(settings), VectorIndex(settings)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,9 +183,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.api_keys and host not in {"127.0.0.1", "localhost", "::1"}:
         logging.getLogger(__name__).warning("no API keys are set: binding to %s exposes the service without keys", host)
     workers = max(1, args.workers)
-    if workers > 1 and not settings.torch_threads:
+    if workers > 1 and not settings.encoder_threads:
         # each worker process builds its own Settings: pass the share of cores down through the environment
-        os.environ["POLICYQA_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ["POLICYQA_ENCODER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     app: Any = "server.app:create_app"  # each worker process builds its own app and settings
     if workers == 1:
         from server.app import create_app
@@ -199,47 +199,102 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _command(sub: Any, name: str, summary: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does, then its options, then worked examples."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples)
+        + "\n\nsettings come from POLICYQA_* environment variables or .env (see the README)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policyqa", description="Answers with verified citations over the AI report and laws.")
+    p = argparse.ArgumentParser(
+        prog="policyqa", description="Answers with verified citations over the AI report and laws.",
+        epilog="`policyqa COMMAND --help` explains a command's options, with examples.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("ingest", help="index the corpus (or the given files) incrementally")
-    s.add_argument("paths", nargs="*")
-    s.add_argument("--rebuild", action="store_true", help="rebuild from scratch (after changing model or chunking)")
+    s = _command(
+        sub, "ingest", "index the corpus, or the given files and folders, incrementally",
+        "Index documents (PDF, TXT, MD, HTML, DOCX). Without PATH, sync the index with POLICYQA_CORPUS_DIR: new and\n"
+        "changed files are indexed, removed ones dropped. Unchanged files are not embedded again. Files of other\n"
+        "types are listed as skipped; the exit code is 1 when any file was skipped or could not be read.\n"
+        "Progress is a bar on a terminal and plain lines when the output is piped.",
+        ["policyqa ingest", "policyqa ingest ~/policies/new-rules/           # a folder, walked recursively",
+         "policyqa ingest a.pdf b.docx", "policyqa ingest --rebuild                      # after changing the model or chunking"],
+    )
+    s.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to add or update (default: the whole corpus folder)")
+    s.add_argument("--rebuild", action="store_true", help="build a new index from scratch instead of updating (needed after changing POLICYQA_CHUNK_SIZE or the model)")
     s.set_defaults(func=cmd_ingest)
-    s = sub.add_parser("documents", help="list indexed documents")
-    s.add_argument("--json", action="store_true")
+    s = _command(
+        sub, "documents", "list indexed documents",
+        "One line per indexed document: id, type, level, adoption and in-force dates, passages, title.",
+        ["policyqa documents", "policyqa documents --json | jq '.[].title'"],
+    )
+    s.add_argument("--json", action="store_true", help="print the full metadata as a JSON list instead of a table")
     s.set_defaults(func=cmd_documents)
     s = sub.add_parser("ask", help="ask a question")
     s.add_argument("question")
     s.add_argument("--json", action="store_true")
     s.add_argument("--top-k", type=int, default=None)
     s.set_defaults(func=cmd_ask)
-    s = sub.add_parser("search", help="find the passages that contain or come closest to a text")
-    s.add_argument("query")
-    s.add_argument("-k", type=int, default=10)
+    s = _command(
+        sub, "search", "find the passages that contain or come closest to a text",
+        "Where does a figure or a sentence come from? Passages holding QUERY verbatim come first (marked exact,\n"
+        "with their count), then the passages closest in meaning.",
+        ["policyqa search 4130.27亿元", 'policyqa search "数据分类分级保护制度" -k 3'],
+    )
+    s.add_argument("query", metavar="QUERY", help="the text to look for: a figure, a phrase or a sentence")
+    s.add_argument("-k", type=int, default=10, metavar="N", help="how many passages to print (default 10)")
     s.set_defaults(func=cmd_search)
-    s = sub.add_parser("eval", help="measure accuracy, citations and abstention on a question set")
-    s.add_argument("dataset", nargs="?", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "dev.jsonl"))
-    s.add_argument("--url", default="")
-    s.add_argument("--api-key", default="")
-    s.add_argument("--json", dest="json_out", default="")
-    s.add_argument("--report", default="")
-    s.add_argument("--compare", default="")
-    s.add_argument("--baseline", action="store_true")
-    s.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE")
+    s = _command(
+        sub, "eval", "measure accuracy, citations and abstention on a question set",
+        "Answer every question of a JSONL set (fields as in tests/data/dev.jsonl) and score the answers, their\n"
+        "citations and abstentions, overall and per category. Runs in-process, or against a server with --url.\n"
+        "Exit code 1 when a --fail-under gate fails, 2 on a bad dataset.",
+        ["policyqa eval", "policyqa eval tests/data/heldout.jsonl --baseline",
+         "policyqa eval --url http://127.0.0.1:8000 --api-key KEY",
+         "policyqa eval --json now.json --compare before.json --report report.html",
+         "policyqa eval --fail-under answer_accuracy=0.9 --fail-under unsupported_number_answers=0"],
+    )
+    s.add_argument("dataset", nargs="?", metavar="DATASET", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "dev.jsonl"), help="a JSONL question set (default: tests/data/dev.jsonl)")
+    s.add_argument("--url", default="", help="evaluate a running server through its API instead of this process, e.g. http://127.0.0.1:8000")
+    s.add_argument("--api-key", default="", metavar="KEY", help="the API key to send with --url (when the server has POLICYQA_API_KEYS)")
+    s.add_argument("--json", dest="json_out", default="", metavar="PATH", help="write every answer and metric as JSON (input for a later --compare)")
+    s.add_argument("--report", default="", metavar="PATH", help="write an HTML report with each question, answer and verdict")
+    s.add_argument("--compare", default="", metavar="PREV.json", help="list the questions whose verdict changed since an earlier --json run")
+    s.add_argument("--baseline", action="store_true", help="also score the rule-free sentence baseline on the same index, side by side")
+    s.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE", help="exit 1 when METRIC is below VALUE (counts such as unsupported_number_answers: above it); repeatable")
     s.set_defaults(func=cmd_eval)
-    s = sub.add_parser("fit", help="fit the evidence and confidence weights on public question sets")
-    s.add_argument("sets", nargs="+", metavar="DATASET[=CORPUS_DIR]")
+    s = _command(
+        sub, "fit", "fit the evidence and confidence weights on public question sets",
+        "Refit the logistic evidence scorer and the abstention model on one or more question sets, each answered\n"
+        "over its own corpus (indexed on its own), and print every weight. Copy the result to rag/data/weights.json.",
+        ["policyqa fit tests/data/dev.jsonl", "policyqa fit tests/data/dev.jsonl ../shared/eval/rgb-dev/questions.jsonl=../shared/eval/rgb-dev/corpus"],
+    )
+    s.add_argument("sets", nargs="+", metavar="DATASET[=CORPUS_DIR]", help="a JSONL question set, optionally with the folder of documents it is answered from (default: POLICYQA_CORPUS_DIR)")
     s.set_defaults(func=cmd_fit)
-    s = sub.add_parser("bench", help="print latency, throughput, ingest and scale figures against a baseline")
-    s.add_argument("--quick", action="store_true")
-    s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000])
+    s = _command(
+        sub, "bench", "print latency, throughput, ingest and scale figures against a baseline",
+        "Benchmark on a throw-away index in a temp folder: ingest, in-process latency per stage, HTTP load with\n"
+        "1/4/16 clients, and retrieval at scale on synthetic chunks; each figure beside a baseline.",
+        ["policyqa bench", "policyqa bench --quick", "policyqa bench --scale 10000 100000 1000000 --json bench.json"],
+    )
+    s.add_argument("--quick", action="store_true", help="fewer repeats, 5 s load levels, scale 2,000 and 10,000 chunks (~8 min instead of ~11)")
+    s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000], metavar="N", help="synthetic index sizes in chunks for the scale section (default: 10000 100000)")
     s.add_argument("--json", default="", metavar="PATH", help="also write every figure as JSON")
     s.set_defaults(func=cmd_bench)
-    s = sub.add_parser("serve", help="run the HTTP service")
-    s.add_argument("--host", default="")
-    s.add_argument("--port", type=int, default=0)
-    s.add_argument("--workers", type=int, default=1)
+    s = _command(
+        sub, "serve", "run the HTTP service",
+        "Serve the API, the web page (/) and the API docs (/docs, /redoc, offline). On an empty index the corpus is\n"
+        "indexed first, in the background: /readyz and the page show the progress. Keys, limits and the trusted\n"
+        "proxy come from POLICYQA_API_KEYS, POLICYQA_RATE_LIMIT_PER_MINUTE and POLICYQA_FORWARDED_ALLOW_IPS.",
+        ["policyqa serve", "policyqa serve --port 8080",
+         "POLICYQA_API_KEYS=k1,k2 policyqa serve --host 0.0.0.0 --workers 2"],
+    )
+    s.add_argument("--host", default="", help="address to listen on (default POLICYQA_HOST, 127.0.0.1); 0.0.0.0 exposes it to the network")
+    s.add_argument("--port", type=int, default=0, help="port to listen on (default POLICYQA_PORT, 8000)")
+    s.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes, each with its own model and index in memory; the cores are split between them (default 1)")
     s.set_defaults(func=cmd_serve)
     return p
 

@@ -16,6 +16,7 @@ from rag.settings import ROOT, Settings  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data"
 CORPUS = ROOT / "corpus"
 PDFS = DATA / "pdf"
+RGB = ROOT.parent / "shared" / "eval" / "rgb-dev"  # the external benchmark beside the clone
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,9 +38,9 @@ def make_settings(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Set
 
 @pytest.fixture(scope="session")
 def embedder(make_settings: Callable[..., Settings]):  # type: ignore[no-untyped-def]
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed import build_embedder
 
-    return SentenceTransformerEmbedder(make_settings())
+    return build_embedder(make_settings())
 
 
 @pytest.fixture(scope="session")
