@@ -40,7 +40,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     for path, reason in report.skipped.items():
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path, reason in report.failed.items():
-        print(f"failed {path}: {reason}", file=sys.stderr)
+        print(f"failed {path}: {reason.removeprefix(Path(path).name + ': ')}", file=sys.stderr)
     if report.skipped or report.failed:
         print(f"not indexed: {len(report.skipped)} skipped, {len(report.failed)} failed", file=sys.stderr)
         return 1
