@@ -20,8 +20,9 @@ from rag.embed import Embedder
 from rag.errors import UnreadableDocument
 from rag.settings import Settings
 from rag.store import IndexVersion, VectorIndex, index_signature
+from rag.text import add_words
 from rag.types import Chunk, DocumentInfo
-from rag.units import Unit, embed_text, split_units
+from rag.units import Unit, embed_text, search_tokens, split_units
 
 log = logging.getLogger(__name__)
 NOTES = {MANIFEST, "SOURCES.md", "README.md"}  # a corpus folder's own notes, not documents
@@ -297,9 +298,13 @@ class Ingestor:
         return vectors
 
     def _store_lexicon(self, build: IndexVersion) -> None:
-        """Derive the vocabulary from every document of the build (carried-over ones too)."""
-        docs = build.documents()
-        build.set_lexicon(lexicon.build(docs, {d.id: build.document(d.id)[1] for d in docs}, build.chunks()))
+        """Derive the vocabulary from every document of the build (carried-over ones too), and the search
+        tokens cut with it."""
+        docs, chunks = build.documents(), build.chunks()
+        vocabulary = lexicon.build(docs, {d.id: build.document(d.id)[1] for d in docs}, chunks)
+        build.set_lexicon(vocabulary)
+        add_words(vocabulary.words())  # the tokens are cut as the retriever will cut the questions
+        build.set_tokens(search_tokens(chunks), vocabulary.sha256)
 
     def _finish(self, report: IngestReport, version: IndexVersion, started: float) -> IngestReport:
         docs = version.documents()

@@ -65,3 +65,10 @@ class InvalidSettings(PolicyQAError):
 
     code = "invalid_settings"
     status = 500
+
+
+class RemoteError(PolicyQAError):
+    """A policyqa server asked by a client command (`ask --url`) could not be reached or refused."""
+
+    code = "remote_error"
+    status = 502

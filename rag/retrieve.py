@@ -19,7 +19,7 @@ from rag.question import Ask
 from rag.store import IndexVersion
 from rag.text import add_words, tokens
 from rag.types import Chunk, DocumentInfo, Passage, Unit
-from rag.units import split_units
+from rag.units import search_tokens, split_units
 
 log = logging.getLogger(__name__)
 RRF_K = 60
@@ -77,9 +77,10 @@ class Retriever:
         add_words(self.lexicon.words())
         self.chunks = version.chunks()
         self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
-        self._bm25 = _bm25([tokens(c.embed_text()) for c in self.chunks])
+        cut = version.tokens() or search_tokens(self.chunks)
+        self._bm25 = _bm25([cut[c.id] for c in self.chunks])
         self._matrix = _matrix([c.id for c in self.chunks], version.chunk_vectors(), "chunks")
-        self.units = UnitIndex(self.chunks, version.unit_vectors())
+        self.units = UnitIndex(self.chunks, version.unit_vectors(), cut)
 
     def search(
         self, question: str, k: int = 6, filters: Filters | None = None, timings: dict[str, float] | None = None,
@@ -189,12 +190,12 @@ class Retriever:
 class UnitIndex:
     """Every unit of the version with its vector, ranked in memory by cosine and by BM25."""
 
-    def __init__(self, chunks: list[Chunk], vectors: dict[str, np.ndarray]) -> None:
+    def __init__(self, chunks: list[Chunk], vectors: dict[str, np.ndarray], cut: dict[str, list[str]]) -> None:
         self.units: list[Unit] = [u for c in chunks for u in split_units(c)]
         self.by_id = {u.id: i for i, u in enumerate(self.units)}
         self.chunk_of = {c.id: c for c in chunks}
         self.matrix = _matrix([u.id for u in self.units], vectors, "units")
-        self.tokens = [tokens(u.text) for u in self.units]
+        self.tokens = [cut[u.id] for u in self.units]
         self._bm25 = _bm25(self.tokens)
         self.positions: dict[str, list[int]] = {}  # chunk id → its units, in order
         for i, u in enumerate(self.units):

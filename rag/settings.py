@@ -57,6 +57,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    url: str = ""  # a running server that `policyqa ask` asks instead of loading the index itself
     api_keys: Annotated[list[str], NoDecode] = []  # one key, "k1,k2" or '["k1", "k2"]'
     admin_key: SecretStr = SecretStr("")
     max_question_chars: int = 2000

@@ -32,7 +32,8 @@ from rag.types import Chunk, DocumentInfo, chunk_metadata
 
 log = logging.getLogger(__name__)
 SCHEMA = 2  # 2: units (sentences, rows) are embedded beside the chunks; the lexicon is stored with the version
-_LEXICON_ID = "~lexicon"  # a record of the docs collection; document ids never start with "~"
+_LEXICON_ID = "~lexicon"  # records of the docs collection; document ids never start with "~"
+_TOKENS_ID = "~tokens"
 _BATCH = 2000
 _CHUNK_FIELDS = set(Chunk.model_fields) - {"id", "text"}
 
@@ -120,6 +121,21 @@ class IndexVersion:
             raise IndexMismatch("the index's lexicon does not match its recorded hash; re-index with `policyqa ingest --rebuild`")
         return lexicon
 
+    def set_tokens(self, tokens: dict[str, list[str]], lexicon_sha256: str) -> None:
+        """Store the search tokens of every chunk and unit, cut with the vocabulary of `lexicon_sha256`."""
+        with self._writing():
+            self._docs.upsert(
+                ids=[_TOKENS_ID], embeddings=[[1.0]], documents=[json.dumps(tokens, ensure_ascii=False)],
+                metadatas=[{"lexicon_sha256": lexicon_sha256}],
+            )
+
+    def tokens(self) -> dict[str, list[str]]:
+        """The stored search tokens by chunk or unit id; empty when absent or cut with another vocabulary."""
+        got = self._docs.get(ids=[_TOKENS_ID], include=["documents", "metadatas"])
+        if not got["ids"] or got["metadatas"][0].get("lexicon_sha256") != self.lexicon_sha256:
+            return {}
+        return json.loads(got["documents"][0])  # type: ignore[no-any-return]
+
     def chunk_vectors(self) -> dict[str, np.ndarray]:
         """Every chunk's vector by chunk id."""
         got = self._chunks.get(include=["embeddings"])
@@ -180,12 +196,12 @@ class IndexVersion:
 
     def documents(self) -> list[DocumentInfo]:
         got = self._docs.get(include=["metadatas"])
-        return sorted((_info(m) for i, m in zip(got["ids"], got["metadatas"], strict=True) if i != _LEXICON_ID), key=lambda d: d.id)
+        return sorted((_info(m) for i, m in zip(got["ids"], got["metadatas"], strict=True) if not i.startswith("~")), key=lambda d: d.id)
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, str]:
         """A document's metadata and its cleaned text (what quotes are checked against)."""
         got = self._docs.get(ids=[doc_id], include=["metadatas", "documents"])
-        if not got["ids"] or doc_id == _LEXICON_ID:
+        if not got["ids"] or doc_id.startswith("~"):
             raise NotFound(f"no document with id '{doc_id}'")
         return _info(got["metadatas"][0]), got["documents"][0]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from rag.text import tokens
 from rag.types import Chunk, Unit, UnitKind
 
 _SENTENCE = re.compile(r"[^。！？；!?;]+(?:[。！？；!?;]+[”’」』）)]*|$)")
@@ -100,3 +101,12 @@ def embed_text(unit: Unit, chunk: Chunk) -> str:
     where = chunk.context.split("\n", 1)[0]
     header = header_of(unit, chunk)
     return f"{where}\n{header + chr(10) if header else ''}{unit.text}"
+
+
+def search_tokens(chunks: list[Chunk]) -> dict[str, list[str]]:
+    """The BM25 tokens of every chunk (with its heading context) and of every unit, by id.
+
+    Computed at ingest once the lexicon's words are known, stored with the version, and read back on load."""
+    cut = {c.id: tokens(c.embed_text()) for c in chunks}
+    cut.update((u.id, tokens(u.text)) for c in chunks for u in split_units(c))
+    return cut
