@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import random
+import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,17 +88,45 @@ def query_times(col: Any, bm25: Any, tokenize: Callable[[str], list[str]], vecto
     return out
 
 
-def scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
-    """Build one synthetic index of n chunks in a temp dir, query it, and free it."""
-    import bm25s
+@contextlib.contextmanager
+def chroma_client(tmp: str, server: bool) -> Iterator[tuple[Any, Callable[[], float]]]:
+    """An embedded Chroma in `tmp`, or a `chroma run` server on it reached over HTTP; with the store's RSS."""
     import chromadb
-    from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
+
+    if not server:
+        yield chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False)), lambda: 0.0
+        return
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    chroma = Path(sys.executable).parent / "chroma"
+    proc = subprocess.Popen([str(chroma), "run", "--path", tmp, "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        yield chromadb.HttpClient(host="127.0.0.1", port=port, settings=ChromaSettings(anonymized_telemetry=False)), \
+            lambda: rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def scale_one(sec: Section, n: int, n_queries: int, k: int, server: bool = False) -> None:
+    """Build one synthetic index of n chunks in a temp dir (embedded, or behind `chroma run`), query it, free it."""
+    import bm25s
+    from chromadb.api.shared_system_client import SharedSystemClient
 
     texts, vectors = fake_texts(n, random.Random(n)), unit_vectors(n, n)
     rss0 = rss_mb()
-    with tempfile.TemporaryDirectory(prefix="policyqa-scale-") as tmp:
-        client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
+    with tempfile.TemporaryDirectory(prefix="policyqa-scale-") as tmp, chroma_client(tmp, server) as (client, store_rss):
         col = client.create_collection("scale", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         insert_s = insert(col, texts, vectors, min(5000, client.get_max_batch_size()))
         tokenize, how, projected = choose_tokenizer(texts)
@@ -102,7 +135,7 @@ def scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
         bm25.index([tokenize(x) or ["∅"] for x in texts], show_progress=False)
         bm25_s = time.perf_counter() - t
         ms = query_times(col, bm25, tokenize, vectors, n_queries, k)
-        rss = rss_mb()
+        rss, server_rss = rss_mb(), store_rss()
         client.delete_collection("scale")
         del col, client, bm25
         SharedSystemClient.clear_system_cache()
@@ -117,15 +150,19 @@ def scale_one(sec: Section, n: int, n_queries: int, k: int) -> None:
         sec.add(f"{label} {name} query p50", p50, "ms", None if kind == "bm25" else base, target)
         sec.add(f"{label} {name} query p95", p95, "ms")
     sec.add(f"{label} process RSS", rss, "MiB", rss0)
+    if server:
+        sec.add(f"{label} chroma server RSS", server_rss, "MiB")
     sec.notes.append(f"N={n:,}: BM25 tokenizer: {how}")
 
 
-def bench_scale(sizes: Sequence[int], n_queries: int = 50, k: int = 30) -> Section:
+def bench_scale(sizes: Sequence[int], n_queries: int = 50, k: int = 30, server: bool = False) -> Section:
     """Synthetic indexes of N chunks (random text, random unit vectors of dim 384), queried like the real path."""
-    sec = Section("4. Scale (synthetic chunks, dim 384, top-30)", "numpy brute-force cosine top-k over the same vectors (p50)")
+    store = "a `chroma run` server over HTTP" if server else "embedded Chroma"
+    sec = Section(f"5. Scale (synthetic chunks, dim 384, top-30, {store})",
+                  "numpy brute-force cosine top-k over the same vectors, in this process (p50)")
     for n in sizes:
         log.info("scale: %d synthetic chunks", n)
-        scale_one(sec, n, n_queries, k)
+        scale_one(sec, n, n_queries, k, server)
         gc.collect()
     sec.notes.append("RSS baseline = this process before building that size (it also holds the embedding model)")
     return sec

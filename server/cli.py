@@ -312,10 +312,12 @@ def parser() -> argparse.ArgumentParser:
         sub, "bench", "print latency, throughput, ingest and scale figures against a baseline",
         "Benchmark on a throw-away index in a temp folder: ingest, in-process latency per stage, HTTP load with\n"
         "1/4/16 clients, and retrieval at scale on synthetic chunks; each figure beside a baseline.",
-        ["policyqa bench", "policyqa bench --quick", "policyqa bench --scale 10000 100000 1000000 --json bench.json"],
+        ["policyqa bench", "policyqa bench --quick", "policyqa bench --scale 10000 100000 1000000 --json bench.json",
+         "policyqa bench --quick --scale 1000000 --chroma-server    # the cost per question at 1M chunks on a Chroma server"],
     )
     s.add_argument("--quick", action="store_true", help="fewer repeats, 5 s load levels, scale 2,000 and 10,000 chunks (~8 min instead of ~11)")
     s.add_argument("--scale", type=int, nargs="*", default=[10000, 100000], metavar="N", help="synthetic index sizes in chunks for the scale section (default: 10000 100000)")
+    s.add_argument("--chroma-server", action="store_true", help="run the scale section against a `chroma run` server over HTTP (the store of a multi-worker deployment) instead of embedded Chroma")
     s.add_argument("--json", default="", metavar="PATH", help="also write every figure as JSON")
     s.set_defaults(func=cmd_bench)
     s = _command(

@@ -62,12 +62,20 @@ def test_load_generator_counts_requests_and_errors() -> None:
 def test_scale_section_reports_figures_beside_numpy() -> None:
     sec = bench_scale([2000], n_queries=5)
     text = render(sec)
-    assert "4. Scale" in text and "numpy brute-force" in text
+    assert "5. Scale" in text and "numpy brute-force" in text and "embedded Chroma" in text
     names = [f.name for f in sec.figures]
     assert "N=2,000 Chroma insert" in names and "N=2,000 dense (Chroma) query p50" in names
     dense = next(f for f in sec.figures if f.name == "N=2,000 dense (Chroma) query p50")
     assert dense.baseline and dense.ratio and f"{dense.ratio:.3g}x" in text
     assert "BM25 tokenizer" in text
+
+
+def test_scale_section_on_a_chroma_server_reports_the_servers_memory() -> None:
+    sec = bench_scale([1000], n_queries=5, server=True)
+    assert "`chroma run` server" in sec.title
+    figures = {f.name: f.value for f in sec.figures}
+    assert figures["N=1,000 chroma server RSS"] > 10
+    assert figures["N=1,000 dense (Chroma) query p50"] > 0
 
 
 def test_helpers() -> None:
