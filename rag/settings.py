@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     model_cache: Path = Field(default_factory=_default_cache)
     embedding_model: str = DEFAULT_MODEL
     encoder: Literal["onnx-int8", "onnx-fp32", "torch"] = "onnx-int8"
-    encoder_threads: int = 0  # 0 = the runtime's default; `serve --workers N` splits the cores between workers
+    encoder_threads: int = 1  # per question; 0 = the runtime's default (all cores). `serve --workers N` splits the cores
+    answer_threads: int = 0  # questions answered at once per worker; 0 = one per core
     chroma_url: str = ""
     collection_prefix: str = "policyqa"
 

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from rag.errors import InvalidInput, PolicyQAError
@@ -18,7 +17,7 @@ from rag.types import Answer
 from server.deps import require_key
 from server.routes import ERRORS
 from server.schemas import CompletionRequest, OpenAIMessage
-from server.service import qa_of, service
+from server.service import qa_of, run_answering, service
 
 MODEL = "policyqa"
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)
@@ -57,7 +56,7 @@ async def completions(body: CompletionRequest, request: Request) -> object:
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if body.stream:
         return StreamingResponse(_stream(qa, question, history, cid, created), media_type="text/event-stream")
-    answer = await run_in_threadpool(qa.ask, question, None, None, history)
+    answer = await run_answering(request, qa.ask, question, None, None, history)
     service(request).metrics.stages(answer.timings_ms)
     return JSONResponse({
         "id": cid, "object": "chat.completion", "created": created, "model": MODEL,

@@ -31,7 +31,7 @@ from server.schemas import (
     SearchHit,
     SearchResponse,
 )
-from server.service import Service, qa_of, service
+from server.service import Service, qa_of, run_answering, service
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 429, 503)
@@ -46,7 +46,7 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRO
 @v1.post("/ask", response_model=Answer, summary="Answer one question with citations")
 async def ask(body: AskRequest, request: Request) -> Answer:
     qa = qa_of(request)
-    answer = await run_in_threadpool(qa.ask, body.question, body.top_k, body.filters)
+    answer = await run_answering(request, qa.ask, body.question, body.top_k, body.filters)
     service(request).metrics.stages(answer.timings_ms)
     return answer
 
@@ -94,7 +94,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
             stream_events(qa, question, history, body, service(request)), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = await run_in_threadpool(qa.ask, question, body.top_k, body.filters, history)
+    answer = await run_answering(request, qa.ask, question, body.top_k, body.filters, history)
     service(request).metrics.stages(answer.timings_ms)
     return JSONResponse(answer.model_dump())
 
@@ -134,7 +134,7 @@ def hit(chunk: Chunk, title: str, score: float, query: str = "", exact: bool = F
 async def search(request: Request, q: str = Query(min_length=1, max_length=2000), k: int = Query(10, ge=1, le=50)) -> SearchResponse:
     qa = qa_of(request)
     query = clean_question(q, 2000)
-    passages = await run_in_threadpool(qa.search, query, k)
+    passages = await run_answering(request, qa.search, query, k)
     return SearchResponse(
         query=query, exact_matches=qa.count_exact(query),
         results=[hit(p.chunk, p.title, p.score, query, p.exact) for p in passages],
