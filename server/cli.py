@@ -207,9 +207,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.api_keys and host not in {"127.0.0.1", "localhost", "::1"}:
         logging.getLogger(__name__).warning("no API keys are set: binding to %s exposes the service without keys", host)
     workers = max(1, args.workers)
-    if workers > 1 and not settings.encoder_threads:
+    if workers > 1 and not settings.answer_threads:
         # each worker process builds its own Settings: pass the share of cores down through the environment
-        os.environ["POLICYQA_ENCODER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ["POLICYQA_ANSWER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     app: Any = "server.app:create_app"  # each worker process builds its own app and settings
     if workers == 1:
         from server.app import create_app
