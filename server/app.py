@@ -10,14 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.embed import Embedder, build_embedder
+from rag.embed import Embedder
 from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
 from server.deps import BodyLimit, RateLimited, RateLimiter
@@ -36,12 +35,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model: Embedder
-        if embedder is None:
-            model = await anyio.to_thread.run_sync(build_embedder, settings)
-        else:
-            model = embedder
-        service = Service(settings, model)
+        # the model is loaded (built on a first run) in the start thread, so /readyz and the page answer meanwhile
+        service = Service(settings, embedder)
         app.state.service = service
         if not settings.api_keys:
             log.warning("no API keys are set (POLICYQA_API_KEYS): serve on 127.0.0.1 only")

@@ -60,7 +60,7 @@ class NotReady(ErrorBody):
     """503 from /readyz: `status` is loading, indexing (first start, with progress) or failed."""
 
     status: Literal["loading", "indexing", "failed"]
-    stage: Literal["reading", "embedding", "publishing"] | None = None
+    stage: Literal["model", "index", "reading", "embedding", "publishing"] | None = None
     done: int | None = Field(default=None, description="texts embedded so far: passages and their sentences")
     total: int | None = None
     percent: int | None = None

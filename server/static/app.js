@@ -729,7 +729,7 @@
     } else if (state.status === "unreachable") {
       text = "无法连接服务器，正在重试…";
     } else {
-      text = "正在加载索引…";
+      text = state.stage === "model" ? "正在加载模型…" : "正在加载索引…";
     }
     $("index-status-text").textContent = text;
     $("index-status-detail").textContent = detail.join(" · ");

@@ -55,3 +55,29 @@ def test_first_start_reports_indexing_progress_until_ready(
     assert any("ETA" in line for line in progress), lines
     assert 2 <= len(progress) <= 15, progress  # every 10%, not every batch
     assert any(line.startswith("indexed 3 documents") for line in lines), lines
+
+
+def test_the_server_answers_while_the_model_loads(make_settings: Any, tmp_path: Path) -> None:
+    """No embedder handed in: the app loads its own in the background, and says so, instead of not listening."""
+    import shutil
+
+    from tests.conftest import CORPUS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "policies" / "2021-algorithmic-recommendation-provisions.md", corpus)
+    with TestClient(create_app(make_settings(corpus_dir=corpus))) as client:
+        first = client.get("/readyz")
+        assert client.get("/healthz").status_code == 200
+        statuses = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            r = client.get("/readyz")
+            statuses.append((r.json()["status"], r.json().get("stage")))
+            if r.status_code == 200:
+                break
+            time.sleep(0.05)
+    assert first.status_code == 503 and first.json()["status"] == "loading" and first.json()["stage"] == "model", first.json()
+    assert statuses[-1][0] == "ready"
+    seen = list(dict.fromkeys(s for s, _ in statuses))
+    assert seen == ["loading", "indexing", "ready"] or seen == ["loading", "indexing", "loading", "ready"], seen
