@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.question import KIND_UNITS, Ask
+from rag.question import ARTICLE, KIND_UNITS, Ask
 from rag.retrieve import UnitIndex
 from rag.text import checked_numbers, tokens
 from rag.types import Chunk, Passage, Unit
@@ -202,6 +202,8 @@ class EvidenceScorer:
             missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
         if ask.places and not any(place_stem(p) in scope for p in ask.places):
             missing += ask.places
+        if ask.articles and ask.doc_ids and not (best.chunk.doc_id in ask.doc_ids and best.chunk.article_no in ask.articles):
+            missing += [m.group(0) for m in ARTICLE.finditer(ask.text)] or [f"第{n}条" for n in ask.articles]
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         return Verdict(p, p >= self.confidence_model.threshold and not missing, missing)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon, dictionary_tag, synonyms
-from rag.text import cn_to_int, tokens
+from rag.text import cn_to_int, tokens, word_bounds
 from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|long)\b"
@@ -48,6 +48,7 @@ _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
+_INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
 
 
@@ -102,6 +103,8 @@ class Reader:
             parts = [self._expand(p) for p in parts]
         subject = self._subject(parts[0])
         for i, part in enumerate(parts):
+            if i and not _INTERROGATIVE.search(part):
+                continue  # "…？简单概括一下。": an instruction, already read into the intent, asks nothing more
             if i and (len(part) < 10 or len(self._content(part)) < 2):
                 part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
             reading.asks += [self._ask(t, focus) for t, focus in self._split(part)]
@@ -126,6 +129,10 @@ class Reader:
         marked = re.sub(r"《[^》]+》", lambda m: "\x00" * len(m.group(0)), part)
         best = None
         for m in re.finditer(rf"([^，。？?、和与及跟同或]+?)((?:{_CONJ}[^，。？?、和与及跟同或]+?)+)(?=分别|各|哪个|谁|的|是|在|有|都|中|，|？|\?|$)", marked):
+            bounds = word_bounds(part)
+            if any(c.start() + m.start() not in bounds or c.end() + m.start() not in bounds
+                   for c in re.finditer(_CONJ, part[m.start() : m.end()])):
+                continue  # a conjunction's character inside a word ("不同", "以及时") joins nothing
             items = [x for x in re.split(_CONJ, part[m.start() : m.end()]) if x]
             items = self._trim(items)
             if len(items) < 2:

@@ -122,19 +122,20 @@ class IndexVersion:
         return lexicon
 
     def set_tokens(self, tokens: dict[str, list[str]], lexicon_sha256: str) -> None:
-        """Store the search tokens of every chunk and unit, cut with the vocabulary of `lexicon_sha256`."""
+        """Store the search tokens of every chunk and unit, cut with the vocabulary of `lexicon_sha256`
+        (one line per id: the id, a tab, the tokens separated by spaces; tokens hold no whitespace)."""
+        text = "\n".join(f"{i}\t{' '.join(t)}" for i, t in tokens.items())
         with self._writing():
-            self._docs.upsert(
-                ids=[_TOKENS_ID], embeddings=[[1.0]], documents=[json.dumps(tokens, ensure_ascii=False)],
-                metadatas=[{"lexicon_sha256": lexicon_sha256}],
-            )
+            self._docs.upsert(ids=[_TOKENS_ID], embeddings=[[1.0]], documents=[text],
+                              metadatas=[{"lexicon_sha256": lexicon_sha256, "format": "tsv"}])
 
     def tokens(self) -> dict[str, list[str]]:
         """The stored search tokens by chunk or unit id; empty when absent or cut with another vocabulary."""
         got = self._docs.get(ids=[_TOKENS_ID], include=["documents", "metadatas"])
-        if not got["ids"] or got["metadatas"][0].get("lexicon_sha256") != self.lexicon_sha256:
+        if not got["ids"] or got["metadatas"][0] != {"lexicon_sha256": self.lexicon_sha256, "format": "tsv"}:
             return {}
-        return json.loads(got["documents"][0])  # type: ignore[no-any-return]
+        lines = (line.partition("\t") for line in got["documents"][0].split("\n"))
+        return {i: t.split(" ") if t else [] for i, _, t in lines}
 
     def chunk_vectors(self) -> dict[str, np.ndarray]:
         """Every chunk's vector by chunk id."""

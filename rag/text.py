@@ -114,16 +114,25 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba.Tokenizer()
 
 
+_NAME_FREQ = 200000
+
+
 def add_words(words: list[str]) -> None:
     """Teach the tokenizer the corpus's own names (the lexicon's titles, aliases and places)."""
     tok = _jieba()
+    tok.check_initialized()
     for w in words:
-        if w:
-            tok.add_word(w, freq=200000)
+        if w and tok.FREQ.get(w) != _NAME_FREQ:  # jieba adds to its total on every call: only once per word
+            tok.add_word(w, freq=_NAME_FREQ)
 
 
 STOP = set("的 了 是 在 和 与 及 或 等 对 为 有 我 你 他 它 这 那 哪 么 吗 呢 吧 啊 多少 什么 怎样 怎么 如何 哪些 哪个 哪一 几 请问 "
            "一个 是否 以及 做 方面 哪些方面 什么样 开始 时候 什么时候 何时 哪部 哪家 哪个 哪一年 哪年 大约 大概 一共 总共 分别 叫 叫什么 名称  其 中 之 于 被 将 把 从 到 上 下 个 年 ? ？ , ， 。 、 ： : ; ； 《 》 （ ） ( ) “ ” - —".split())
+
+
+def word_bounds(text: str) -> set[int]:
+    """The offsets where jieba's words (precise mode) start or end: a character inside a word is no boundary."""
+    return {b for _, start, end in _jieba().tokenize(text) for b in (start, end)}
 
 
 def tokens(text: str) -> list[str]:

@@ -166,7 +166,7 @@ def test_cli_exit_code_names_bad_files(make_settings, small_corpus: Path) -> Non
 def test_a_full_disk_is_a_clear_error_and_the_old_index_stays(make_settings, embedder, small_corpus: Path, tmp_path: Path) -> None:
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2500k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root) to fill a disk")
     try:
         settings = make_settings(corpus_dir=small_corpus, index_dir=mount / "index")
@@ -292,3 +292,19 @@ def test_cli_ingest_draws_a_progress_bar_on_a_terminal(make_settings, small_corp
     assert "\r" in err
     assert re.search(r"embedding: 100%\|█+\| (\d+)/\1 ", err), err[-1500:]
     assert "passages" in err and not re.search(r"^indexing \d+%", err, re.M)
+
+
+def test_search_tokens_are_cut_at_ingest_and_read_back_unless_the_vocabulary_changed(make_settings, embedder, small_corpus: Path) -> None:
+    from rag.text import add_words
+    from rag.units import search_tokens
+
+    settings = make_settings(corpus_dir=small_corpus)
+    ingest(settings, embedder)
+    version = VectorIndex(settings).open()
+    stored = version.tokens()
+    add_words(version.lexicon().words())
+    assert stored and stored == search_tokens(version.chunks())
+    assert any(" " not in t and len(t) > 1 for ts in stored.values() for t in ts)
+    version.set_tokens(stored, "another-vocabulary")
+    assert version.tokens() == {}  # cut with another lexicon: the retriever cuts them again
+    assert Retriever(version, embedder).search("数据安全", 3)
