@@ -107,7 +107,11 @@ class Reader:
                 continue  # "…？简单概括一下。": an instruction, already read into the intent, asks nothing more
             if i and (len(part) < 10 or len(self._content(part)) < 2):
                 part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
-            reading.asks += [self._ask(t, focus) for t, focus in self._split(part)]
+            asks = [self._ask(t, focus) for t, focus in self._split(part)]
+            for ask in asks if i and reading.asks else []:
+                # "X条例什么时候施行？施行后哪部法规被废止？": a later part is about the document the first one names
+                ask.doc_ids = ask.doc_ids or list(reading.asks[0].doc_ids)
+            reading.asks += asks
         if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:
             ask = reading.asks[0]  # "北京比上海多多少": one ask per place
             reading.asks = [replace(ask, places=[p], focus=p, text=_only(ask.text, p, ask.places)) for p in ask.places]
@@ -220,8 +224,10 @@ class Reader:
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and _LIST.search(text) and ask.kind not in ("date", "rank"):
             ask.kind = None  # "哪些地区的规模…": names are asked for, not a figure
         names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, [])}
-        # a document's name is retrieval's business (its short name is rarely in its own text)
-        ask.terms = [t for t in dict.fromkeys(self._content(text)) if not re.fullmatch(r"[a-z'.-]+", t) and t not in names]
+        # a named document's name, and the words of it, are retrieval's business (its short name is rarely in its
+        # own text, and every sentence of it is about it): what is asked of it is in the other words
+        ask.terms = [t for t in dict.fromkeys(self._content(text))
+                     if not re.fullmatch(r"[a-z'.-]+", t) and not any(t in n for n in names)]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:

@@ -96,3 +96,14 @@ def test_follow_ups_are_rewritten_from_the_previous_question(reader: Reader, tur
 def test_a_self_contained_question_is_not_a_follow_up(reader: Reader) -> None:
     question = "2021年无锡的河道总长是多少？"
     assert not is_follow_up(question, reader.read(question).asks[0])
+
+
+def test_a_conjunction_inside_a_word_coordinates_nothing(reader: Reader) -> None:
+    r = reader.read("苏州对不同等级的河道分别怎么管理？")
+    assert len(r.asks) == 1 and r.asks[0].focus == "" and "不同" in r.asks[0].text
+
+
+def test_a_later_part_without_a_question_word_adds_no_ask(reader: Reader) -> None:
+    r = reader.read("苏州的河道保护措施有哪些？简单概括一下。")
+    assert len(r.asks) == 1 and r.intent == "open"
+    assert len(reader.read("苏州的河道有多长？排第几？").asks) == 2  # a short question still asks
