@@ -38,6 +38,30 @@ def build_embedder(settings: Settings) -> Embedder:
     return OnnxEmbedder(settings)
 
 
+def embedder_name(settings: Settings) -> str:
+    """The name `build_embedder(settings)` will have (what index signatures record), without loading it."""
+    return settings.embedding_model if settings.encoder == "torch" else f"{settings.embedding_model}+{settings.encoder}"
+
+
+class LoadingEmbedder:
+    """An embedder loading on a background thread: the caller opens the index meanwhile, and the first
+    embedding waits for the model (a cold `policyqa ask` overlaps the two slowest loads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.name = embedder_name(settings)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="encoder-load")
+        self._loading = pool.submit(build_embedder, settings)
+        pool.shutdown(wait=False)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._loading.result().embed_queries(texts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._loading.result().embed_documents(texts)
+
+
 def model_path(settings: Settings) -> str:
     """Where the configured model loads from; the bundled default is rebuilt into the cache once."""
     if settings.embedding_model != DEFAULT_MODEL:
@@ -59,7 +83,7 @@ class SentenceTransformerEmbedder:
         if settings.encoder_threads > 0:
             torch.set_num_threads(settings.encoder_threads)
 
-        self.name = settings.embedding_model
+        self.name = embedder_name(settings)
         path = model_path(settings)
         self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
         self._prompts = self._model.prompts or {}
@@ -98,7 +122,7 @@ class OnnxEmbedder:
         marker = built(folder) or {}
         if sha256(folder / GRAPH) != marker.get("sha256"):
             raise RuntimeError(f"{folder / GRAPH} does not match its checksum; delete {folder} to rebuild it")
-        self.name = f"{settings.embedding_model}+onnx-{quantization}"
+        self.name = embedder_name(settings)
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=512)
         pad = self._tokenizer.token_to_id("<pad>") or 0

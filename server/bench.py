@@ -349,6 +349,56 @@ def bench_http(settings: Settings, previous: Settings, repeats: int, seconds: fl
     return sec
 
 
+_MEMORY = """
+import gc, json, sys, numpy as np
+from server.bench import rss_mb
+out = {"python + libraries": -rss_mb()}
+from rag.embed import build_embedder
+from rag.pipeline import QA
+from rag.settings import Settings
+from rag.store import VectorIndex
+s = Settings()
+out["python + libraries"] += rss_mb(); base = rss_mb()
+embedder = build_embedder(s); embedder.embed_queries(["warm"])
+out["encoder"] = rss_mb() - base; base = rss_mb()
+index = VectorIndex(s); index.open()
+out["Chroma client, version opened"] = rss_mb() - base; base = rss_mb()
+from rag.text import tokens
+tokens("分词器预热")
+out["tokenizer (jieba's dictionary)"] = rss_mb() - base; base = rss_mb()
+qa = QA(s, embedder, index); qa.ask("warm")
+out["corpus in memory (chunks, units, vectors, BM25)"] = rss_mb() - base
+r = qa.loaded.retriever
+def bm25_bytes(b):
+    return sum(a.nbytes for a in vars(b).values() if isinstance(a, np.ndarray)) + sum(
+        a.nbytes for v in vars(b).values() if isinstance(v, dict) for a in v.values() if isinstance(a, np.ndarray))
+out["of which vectors (chunks + units)"] = (r._matrix.nbytes + r.units.matrix.nbytes) / 2**20
+out["of which BM25 indexes"] = (bm25_bytes(r._bm25) + bm25_bytes(r.units._bm25)) / 2**20
+out["chunks"] = len(r.chunks); out["units"] = len(r.units.units); out["total"] = rss_mb()
+print(json.dumps(out))
+"""
+
+
+def bench_memory(settings: Settings) -> Section:
+    """What a serving process holds, part by part, measured as RSS growth in a fresh process on the index."""
+    sec = Section("5. Memory of one serving process (fresh process, bundled corpus)", "-")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "POLICYQA_INDEX_DIR": str(settings.index_dir),
+           "POLICYQA_ENCODER": settings.encoder, "POLICYQA_MODEL_CACHE": str(settings.model_cache)}
+    done = subprocess.run([sys.executable, "-c", _MEMORY], env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sec.notes.append(f"the measurement failed: {done.stderr.strip().splitlines()[-1:]}")
+        return sec
+    parts = json.loads(done.stdout.strip().splitlines()[-1])
+    chunks, units = parts.pop("chunks"), parts.pop("units")
+    for name, mib in parts.items():
+        sec.add(name, mib, "MiB", None, "<= 1024" if name == "total" else "")
+    per_chunk = parts["corpus in memory (chunks, units, vectors, BM25)"] / chunks
+    sec.add("corpus memory per chunk (with its units)", per_chunk * 1024, "KiB")
+    sec.add("projected corpus memory at 1M chunks", per_chunk * 1e6 / 1024, "GiB")
+    sec.notes.append(f"{chunks} chunks, {units} units; vectors are float32, dim 384, in memory for exact search")
+    return sec
+
+
 def bench_cli(settings: Settings, previous: Settings, runs: int = 5) -> Section:
     """`policyqa ask` from a cold process (imports, model, index), beside the same command on the previous encoder."""
     sec = Section("4. CLI: `policyqa ask` in a fresh process, warm disk", f"the same command with the previous encoder ({previous.encoder})")
@@ -402,9 +452,10 @@ def main(args: Any, settings: Settings) -> int:
         log.info("HTTP")
         emit(sections, bench_http(s, previous, repeats, seconds, Path(tmp)))
         emit(sections, bench_cli(s, previous))
+        emit(sections, bench_memory(s))
     from server.bench_scale import bench_scale  # imports this module's report types
 
-    emit(sections, bench_scale(sizes, 20 if quick else 50, bool(getattr(args, "chroma_server", False))))
+    emit(sections, bench_scale(sizes, 20 if quick else 50, server=bool(getattr(args, "chroma_server", False))))
     missed = [f.name for sec in sections for f in sec.figures if f.status == "MISS"]
     print(f"\ntargets missed: {', '.join(missed) or 'none'}; took {time.perf_counter() - started:.0f} s", flush=True)
     out = getattr(args, "json", "")

@@ -158,7 +158,7 @@ def scale_one(sec: Section, n: int, n_queries: int, k: int, server: bool = False
 def bench_scale(sizes: Sequence[int], n_queries: int = 50, k: int = 30, server: bool = False) -> Section:
     """Synthetic indexes of N chunks (random text, random unit vectors of dim 384), queried like the real path."""
     store = "a `chroma run` server over HTTP" if server else "embedded Chroma"
-    sec = Section(f"5. Scale (synthetic chunks, dim 384, top-30, {store})",
+    sec = Section(f"6. Scale (synthetic chunks, dim 384, top-30, {store})",
                   "numpy brute-force cosine top-k over the same vectors, in this process (p50)")
     for n in sizes:
         log.info("scale: %d synthetic chunks", n)

@@ -103,12 +103,14 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_qa(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.embed import LoadingEmbedder
     from rag.llm import build_llm
     from rag.pipeline import QA
     from rag.rerank import build_reranker
+    from rag.store import VectorIndex
 
-    embedder, index = _components(settings)
-    return QA(settings, embedder, index, llm=build_llm(settings), reranker=build_reranker(settings))
+    embedder = LoadingEmbedder(settings)  # loads while the index opens
+    return QA(settings, embedder, VectorIndex(settings), llm=build_llm(settings), reranker=build_reranker(settings))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:

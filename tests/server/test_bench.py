@@ -62,7 +62,7 @@ def test_load_generator_counts_requests_and_errors() -> None:
 def test_scale_section_reports_figures_beside_numpy() -> None:
     sec = bench_scale([2000], n_queries=5)
     text = render(sec)
-    assert "5. Scale" in text and "numpy brute-force" in text and "embedded Chroma" in text
+    assert "6. Scale" in text and "numpy brute-force" in text and "embedded Chroma" in text
     names = [f.name for f in sec.figures]
     assert "N=2,000 Chroma insert" in names and "N=2,000 dense (Chroma) query p50" in names
     dense = next(f for f in sec.figures if f.name == "N=2,000 dense (Chroma) query p50")
