@@ -109,7 +109,7 @@ class Reader:
                 part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
             asks = [self._ask(t, focus) for t, focus in self._split(part)]
             for ask in asks if i and reading.asks else []:
-                # "X条例什么时候施行？施行后哪部法规被废止？": a later part is about the document the first one names
+                # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
                 ask.doc_ids = ask.doc_ids or list(reading.asks[0].doc_ids)
             reading.asks += asks
         if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:

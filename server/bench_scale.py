@@ -88,6 +88,26 @@ def query_times(col: Any, bm25: Any, tokenize: Callable[[str], list[str]], vecto
     return out
 
 
+def start_chroma(path: str | Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A `chroma run` server on `path` and a free loopback port, once its heartbeat answers."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    chroma = Path(sys.executable).parent / "chroma"
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(240):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    proc.kill()
+    raise RuntimeError("chroma run did not start")
+
+
 @contextlib.contextmanager
 def chroma_client(tmp: str, server: bool) -> Iterator[tuple[Any, Callable[[], float]]]:
     """An embedded Chroma in `tmp`, or a `chroma run` server on it reached over HTTP; with the store's RSS."""
@@ -97,21 +117,8 @@ def chroma_client(tmp: str, server: bool) -> Iterator[tuple[Any, Callable[[], fl
     if not server:
         yield chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False)), lambda: 0.0
         return
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    chroma = Path(sys.executable).parent / "chroma"
-    proc = subprocess.Popen([str(chroma), "run", "--path", tmp, "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_chroma(tmp)
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
         yield chromadb.HttpClient(host="127.0.0.1", port=port, settings=ChromaSettings(anonymized_telemetry=False)), \
             lambda: rss_mb(proc.pid)
     finally:

@@ -16,27 +16,14 @@ from ingest.pipeline import Ingestor
 from rag.pipeline import QA
 from rag.retrieve import Filters, Retriever
 from rag.store import VectorIndex
-from tests.conftest import free_port, start_server, stop_server
+from server.bench_scale import start_chroma
+from tests.conftest import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    chroma = Path(sys.executable).parent / "chroma"
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma")), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc, port = start_chroma(tmp_path_factory.mktemp("chroma"))
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not start")
     yield url
     proc.terminate()
     proc.wait(timeout=20)

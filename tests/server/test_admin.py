@@ -43,7 +43,8 @@ def started(settings: Settings, embedder: Any) -> Iterator[TestClient]:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], small_corpus: Path) -> Settings:
-    return make_settings(corpus_dir=small_corpus, admin_key="adm", api_keys=["k1"])
+    # questions are asked back to back while an upload indexes: faster than the default rate limit allows
+    return make_settings(corpus_dir=small_corpus, admin_key="adm", api_keys=["k1"], rate_limit_per_minute=0)
 
 
 def doc_ids(client: TestClient) -> set[str]:
