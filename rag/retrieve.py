@@ -1,4 +1,4 @@
-"""Hybrid retrieval: passages (dense e5 in Chroma + BM25 over jieba tokens, fused by RRF) and the units
+"""Hybrid retrieval: passages (dense e5 over the version's vectors, held in memory, + BM25 over jieba tokens, fused by RRF) and the units
 (sentences, rows) of the whole corpus ranked the same way in memory, as candidates for evidence scoring."""
 
 from __future__ import annotations

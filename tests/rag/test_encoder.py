@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,20 @@ def test_int8_finds_the_answer_in_the_top_5_as_often_as_fp32_on_rgb_dev(embedder
     fast, slow = (_hits_at_5(e, questions, passages, wanted) for e in (embedder, reference))
     assert fast >= slow, f"int8 {fast} vs fp32 {slow} of {len(rows)}"
     assert slow >= len(rows) // 2
+
+
+def test_a_damaged_encoder_file_is_refused_by_name(make_settings: Callable[..., Settings], embedder: Embedder,
+                                                   tmp_path: Path) -> None:
+    import shutil
+
+    real = Path(make_settings().model_cache)
+    (tmp_path / "multilingual-e5-small").symlink_to(real / "multilingual-e5-small")
+    damaged = tmp_path / "multilingual-e5-small-onnx-int8"
+    shutil.copytree(real / "multilingual-e5-small-onnx-int8", damaged)
+    with (damaged / "model.onnx").open("r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(RuntimeError, match=r"model\.onnx does not match its checksum; delete .* to rebuild it"):
+        OnnxEmbedder(make_settings(model_cache=tmp_path))
