@@ -1,5 +1,6 @@
-"""Hybrid retrieval: passages (dense e5 over the version's vectors, held in memory, + BM25 over jieba tokens, fused by RRF) and the units
-(sentences, rows) of the whole corpus ranked the same way in memory, as candidates for evidence scoring."""
+"""Hybrid retrieval: passages (dense e5 over the version's vectors, held in memory, and BM25 over jieba
+tokens, fused by RRF) and the units (sentences, rows) of the whole corpus ranked the same way, as candidates
+for evidence scoring."""
 
 from __future__ import annotations
 
