@@ -186,8 +186,11 @@ class EvidenceScorer:
         key_cover = sum(self.idf[t] for t in key if t in doc) / mass if key else 1.0
         key_local = sum(self.idf[t] for t in key if t in local) / mass if key else 1.0
         agree = (best.dense_rank < 5) + (best.sparse_rank < 5)
+        # an English question's cosine to Chinese text is not on the scale the model was fitted on (Chinese
+        # questions only): it counts as unknown, the fitted mean, rather than as low
+        dense = self.confidence_model.mean[CONFIDENCE.index("dense")] if ask.english else best.x[0]
         return np.array([
-            best.score, best.score - second, best.x[0], min(held, default=1.0), key_cover, key_local,
+            best.score, best.score - second, dense, min(held, default=1.0), key_cover, key_local,
             best.x[FEATURES.index("novel")], agree / 2,
             1.0 if best.unit.kind in ("heading", "intro") else 0.0,  # what answers is the body or list it opens
         ])

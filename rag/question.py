@@ -67,6 +67,7 @@ class Ask:
     articles: list[int] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # content words, for coverage
     superlative: bool = False  # 最高, 第一: the evidence must single something out
+    english: bool = False  # asked in English: its cosines to the Chinese documents sit lower as a whole
     defines: str = ""  # the term a definition question asks about
     section: str = ""  # a heading of the documents the question names ("强化数据安全")
 
@@ -112,6 +113,8 @@ class Reader:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
                 ask.doc_ids = ask.doc_ids or list(reading.asks[0].doc_ids)
             reading.asks += asks
+        for ask in reading.asks:
+            ask.english = english
         if reading.compare and len(reading.asks) == 1 and len(reading.asks[0].places) >= 2:
             ask = reading.asks[0]  # "北京比上海多多少": one ask per place
             reading.asks = [replace(ask, places=[p], focus=p, text=_only(ask.text, p, ask.places)) for p in ask.places]
