@@ -249,21 +249,17 @@ class QA:
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """Citation lookup: the passages holding the query verbatim first (flagged `exact`), then the closest ones."""
+        return self.lookup(query, k, filters)[0]
+
+    def lookup(self, query: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Passage], int]:
+        """`search`, with how many passages hold the query verbatim in all (the k returned show at most k)."""
         query = clean_question(query, self.settings.max_question_chars)
         retriever = self.loaded.retriever
-        exact = self._exact(query, filters)
+        exact = [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]
         ranked = retriever.search(query, min(50, max(k, 1)), filters)
         out = [Passage(chunk=c, title=retriever.docs[c.doc_id].title, score=1.0, exact=True) for c in exact]
         out += [p for p in ranked if p.chunk.id not in {c.id for c in exact}]
-        return out[:k]
-
-    def count_exact(self, query: str, filters: Filters | None = None) -> int:
-        """How many passages hold the query verbatim (search returns at most k of them)."""
-        return len(self._exact(clean_question(query, self.settings.max_question_chars), filters))
-
-    def _exact(self, query: str, filters: Filters | None) -> list[Chunk]:
-        retriever = self.loaded.retriever
-        return [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]
+        return out[:k], len(exact)
 
     # -- the answer --------------------------------------------------------------------------------
 

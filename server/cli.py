@@ -155,8 +155,7 @@ def _ask_server(url: str, api_key: str, question: str, top_k: int | None):  # ty
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     qa = build_qa(settings)
-    passages = qa.search(args.query, args.k)
-    exact = qa.count_exact(args.query)
+    passages, exact = qa.lookup(args.query, args.k)
     print(f"{exact} passages contain {args.query!r}" if exact else f"no passage contains {args.query!r}; related passages:")
     for p in passages:
         mark = "exact  " if p.exact else f"{p.score:.4f} "

@@ -134,9 +134,9 @@ def hit(chunk: Chunk, title: str, score: float, query: str = "", exact: bool = F
 async def search(request: Request, q: str = Query(min_length=1, max_length=2000), k: int = Query(10, ge=1, le=50)) -> SearchResponse:
     qa = qa_of(request)
     query = clean_question(q, 2000)
-    passages = await run_answering(request, qa.search, query, k)
+    passages, exact = await run_answering(request, qa.lookup, query, k)
     return SearchResponse(
-        query=query, exact_matches=qa.count_exact(query),
+        query=query, exact_matches=exact,
         results=[hit(p.chunk, p.title, p.score, query, p.exact) for p in passages],
     )
 
