@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from rag.errors import RemoteError
 from rag.evaluate import check_gates, compare, html_report, load_dataset, parse_gates, report, run, table
 from rag.settings import Settings
 from rag.types import Answer
@@ -32,21 +33,33 @@ class InProcess:
 
 
 class OverHTTP:
-    """A running `policyqa serve`, through its public API."""
+    """A running `policyqa serve`, through its public API; its refusals become RemoteError with its message."""
 
     def __init__(self, url: str, api_key: str = "") -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=120)
         self._texts: dict[str, str] = {}
 
-    def ask(self, question: str, history: list[str]) -> Answer:
+    def ask(self, question: str, history: list[str], top_k: int | None = None) -> Answer:
+        """One question (`/v1/ask`), or the last turn of a conversation (`/v1/chat`)."""
+        if not history:
+            return Answer.model_validate(self._post("/v1/ask", {"question": question, "top_k": top_k}))
         messages = []
         for turn in history:
             messages += [{"role": "user", "content": turn}, {"role": "assistant", "content": "…"}]
         messages.append({"role": "user", "content": question})
-        r = self.client.post("/v1/chat", json={"messages": messages})
-        r.raise_for_status()
-        return Answer.model_validate(r.json())
+        return Answer.model_validate(self._post("/v1/chat", {"messages": messages, "top_k": top_k}))
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            r = self.client.post(path, json={k: v for k, v in body.items() if v is not None})
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}") from exc
+        if r.status_code != 200:
+            json_body = r.headers.get("content-type", "").startswith("application/json")
+            raise RemoteError(f"{self.url} answered {r.status_code}: {r.json().get('message') if json_body else r.text[:200]}")
+        return r.json()
 
     def retrieve(self, question: str, k: int) -> list[str]:
         r = self.client.get("/v1/search", params={"q": question[:2000], "k": k})

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.errors import PolicyQAError, RemoteError
+from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
 
 
@@ -116,7 +116,9 @@ def build_qa(settings: Settings):  # type: ignore[no-untyped-def]
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url or settings.url
     if url:
-        answer = _ask_server(url, args.api_key, args.question, args.top_k)
+        from rag.eval_run import OverHTTP
+
+        answer = OverHTTP(url, args.api_key).ask(args.question, [], args.top_k)
     else:
         answer = build_qa(settings).ask(args.question, top_k=args.top_k)
     if args.verbose:
@@ -132,25 +134,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for r in answer.related:
         print(f"相关：《{r.title}》 {r.section}：{r.text[:80]}…")
     return 0
-
-
-def _ask_server(url: str, api_key: str, question: str, top_k: int | None):  # type: ignore[no-untyped-def]
-    """POST /v1/ask to a running server; its errors become a PolicyQAError naming the server's message."""
-    import httpx
-
-    from rag.types import Answer
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    body: dict[str, object] = {"question": question} | ({"top_k": top_k} if top_k else {})
-    try:
-        r = httpx.post(f"{url.rstrip('/')}/v1/ask", json=body, headers=headers, timeout=120)
-    except httpx.HTTPError as exc:
-        raise RemoteError(f"cannot reach {url}: {exc}") from exc
-    if r.status_code != 200:
-        json_body = r.headers.get("content-type", "").startswith("application/json")
-        detail = r.json().get("message", r.text[:200]) if json_body else r.text[:200]
-        raise RemoteError(f"{url} answered {r.status_code}: {detail}")
-    return Answer.model_validate(r.json())
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
