@@ -127,10 +127,6 @@ class Ingestor:
         self.chunker = Chunker(settings.chunk_size, settings.chunk_min)
         self.signature = index_signature(settings, embedder.name)
 
-    def scan(self, root: Path) -> list[Path]:
-        """Every supported file under the corpus folder (the manifest and notes excluded)."""
-        return self.expand([root], IngestReport())
-
     def expand(self, paths: Sequence[Path], report: IngestReport) -> list[Path]:
         """Files to read: named files as given, folders walked recursively; what cannot be read goes in `report`.
 
@@ -280,7 +276,7 @@ class Ingestor:
         return text.text, chunks, [(u, c) for c in chunks for u in split_units(c)]
 
     def _embed(self, texts: list[str], meter: _Meter) -> np.ndarray:
-        """Embed in slices, longest first as the encoder batches them, reporting progress after each slice."""
+        """Embed in slices of similar length (little padding), reporting progress after each slice."""
         if not texts:
             return self.embedder.embed_documents([])
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))

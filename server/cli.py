@@ -14,17 +14,12 @@ from rag.errors import PolicyQAError
 from rag.settings import Settings, load_settings
 
 
-def _components(settings: Settings, need_index: bool = True):  # type: ignore[no-untyped-def]
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import Ingestor
     from rag.embed import build_embedder
     from rag.store import VectorIndex
 
-    return build_embedder(settings), VectorIndex(settings)
-
-
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.pipeline import Ingestor
-
-    embedder, index = _components(settings)
+    embedder, index = build_embedder(settings), VectorIndex(settings)
     progress = _ProgressBar() if sys.stderr.isatty() else _progress_lines()
     paths = [Path(p) for p in args.paths] or None
     try:
@@ -155,12 +150,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     """Fit the evidence and confidence weights on DATASET[=CORPUS_DIR] pairs (each corpus indexed on its own)."""
     from ingest.pipeline import Ingestor
+    from rag.embed import build_embedder
     from rag.evaluate import load_dataset
     from rag.fit import describe, fit
     from rag.pipeline import QA
     from rag.store import VectorIndex
 
-    embedder, _ = _components(settings)
+    embedder = build_embedder(settings)
     sets = []
     for spec in args.sets:
         dataset, _, corpus = spec.partition("=")
