@@ -43,6 +43,7 @@ _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何
 _WORLD = re.compile(r"全球|世界|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
+_EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
@@ -217,6 +218,10 @@ class Reader:
         elif ask.kind is None and _MEASURE.search(text):
             ask.kind = "percent" if re.search(r"率[？?]?$", text) else "number"
         ask.superlative = bool(_SUPERLATIVE.search(bare))
+        asking: set[str] = set()  # words that belong to the asking, not to what is asked about
+        if ask.kind in ("year", "date") and not _SUPERLATIVE.search(_EXTREME_TIME.sub("", bare)):
+            ask.superlative = False  # "最早是哪一年": the asked date is the extreme itself, no sentence repeats 最早
+            asking = set(_EXTREME_TIME.findall(bare))
         if _DEFINE.search(text):
             m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
             m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
@@ -230,7 +235,7 @@ class Reader:
         # a named document's name, and the words of it, are retrieval's business (its short name is rarely in its
         # own text, and every sentence of it is about it): what is asked of it is in the other words
         ask.terms = [t for t in dict.fromkeys(self._content(text))
-                     if not re.fullmatch(r"[a-z'.-]+", t) and not any(t in n for n in names)]
+                     if not re.fullmatch(r"[a-z'.-]+", t) and not any(t in n for n in names) and t not in asking]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:

@@ -65,6 +65,13 @@ def test_constraints_are_read_from_the_question(reader: Reader, question: str, f
     assert got == value
 
 
+def test_the_earliest_date_is_what_a_when_question_asks_not_a_superlative_the_evidence_must_say(reader: Reader) -> None:
+    when = reader.read("苏州最早是哪一年设立河长制的？").asks[0]
+    assert when.kind == "year" and not when.superlative and "最早" not in when.terms
+    which = reader.read("哪个城市最早设立河长制？").asks[0]  # no date asked: the evidence must single a city out
+    assert which.superlative and "最早" in which.terms
+
+
 def test_a_title_no_document_has_or_mentions_is_named(reader: Reader) -> None:
     assert reader.read("《长江保护法》什么时候施行？").absent == "《长江保护法》"
     assert reader.read("《太湖治理规划》是哪年发布的？").absent == ""  # a document mentions it
