@@ -22,9 +22,9 @@ KINDS = [
     ("year", r"哪一?年|\bwhat year\b|\bwhich year\b"),
     ("date", r"什么时候|何时|哪天|日期|施行|生效|\bwhen\b|\bdate\b|take effect|in force"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
+    ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
     ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
-    ("multiple", r"多少倍|几倍"),
     ("number", _ASKS_NUMBER),
 ]
 KIND_UNITS = {  # the units a figure of each kind is written with

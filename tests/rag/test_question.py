@@ -55,6 +55,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("苏州河道条例和水法哪个先施行？", "compare", True),
         ("河道的定义是什么？", "intent", "define"),
         ("哪一年开始实行河长制？", "kind", "year"),
+        ("苏州的河道是无锡的多少倍？", "kind", "multiple"),
+        ("How many times longer is the river in Suzhou than in Wuxi?", "kind", "multiple"),
         ("占比最高的是哪一类？", "superlative", True),
         ("苏州的河道保护措施有哪些？", "section", "河道保护措施"),
     ],
