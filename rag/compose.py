@@ -24,6 +24,7 @@ from rag.units import header_of, plain, table_header
 OPEN_MIN, OPEN_MAX = 3, 6
 LIST_MAX = 10
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]+[是、]|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、])")
+_INLINE_LABEL = re.compile(r"^[^，。；：:]{2,8}[：:]")  # "人才优势：…": a sentence that opens with its own label
 _ARTICLE_LABEL = re.compile(r"^第[零〇一二三四五六七八九十百千\d]+条\s*")
 
 
@@ -122,11 +123,18 @@ class Composer:
         key = _section_key(self.units.chunk_of[best.unit.chunk_id])
         scored = [e for e in ranked if _section_key(e.chunk) == key and e.unit.kind not in ("heading", "header")]
         chosen = {u.id: u for u in structural}
-        for e in scored:
-            if len(chosen) >= OPEN_MAX or e.score < best.score - 4.0:
-                break
-            if not any(_similar(e.unit.text, c.text) for c in chosen.values()):
+        close = [e for e in scored if e.score >= best.score - 4.0]
+        # a summary spans the section's sub-points: first the best unit under each sub-heading, then the rest
+        labels = {self._label(u) for u in chosen.values()}
+        for spread in (True, False):
+            for e in close:
+                if len(chosen) >= OPEN_MAX:
+                    break
+                label = self._label(e.unit)
+                if spread and label and label in labels or any(_similar(e.unit.text, c.text) for c in chosen.values()):
+                    continue
                 chosen[e.unit.id] = e.unit
+                labels.add(label)
         if len(chosen) < OPEN_MIN:  # fill from what follows the best unit in its section
             for x in self._following(best.unit):
                 if len(chosen) >= OPEN_MIN:
@@ -222,7 +230,7 @@ class Composer:
             if u.id in quoted:
                 continue
             chunk = self.units.chunk_of[u.chunk_id]
-            label = self._subheading(u) if labelled else ""
+            label = self._subheading(u) if labelled and not _INLINE_LABEL.match(u.text) else ""
             if label:
                 draft.sentences.append((f"{label}：{u.text}", [(u, chunk)]))
                 continue
@@ -238,6 +246,11 @@ class Composer:
                 text = body if said_article == chunk.article else f"《{self.titles.get(chunk.doc_id, chunk.doc_id)}》{chunk.article}规定：{body}"
                 said_article = chunk.article
             draft.sentences.append((text, [(u, chunk)]))
+
+    def _label(self, u: Unit) -> str:
+        """The sub-point a unit belongs to: its own opening label, else the sub-heading above it."""
+        m = _INLINE_LABEL.match(u.text)
+        return m.group(0)[:-1] if m else self._subheading(u)
 
     def _subheading(self, u: Unit) -> str:
         """The heading line just above a unit inside its chunk (not the chunk's own section title)."""

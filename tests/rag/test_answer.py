@@ -131,6 +131,13 @@ def test_every_sentence_of_a_quoted_article_is_kept(qa: QA) -> None:
     assert "事前评估和风险预警" in a.answer and "事前披露和事后跟踪" in a.answer
 
 
+def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
+    a = qa.ask("介绍一下深圳人工智能产业的优势")
+    labels = {line.split("：")[0] for line in a.answer.split("。") if "：" in line}
+    assert {"链条完整", "规模效应", "人口红利"} <= labels, a.answer  # not three sentences of the first sub-point
+    assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
+
+
 @known("a list question whose section the retrieval does not reach")
 def test_list_questions_gather_every_item_in_source_order(qa: QA) -> None:
     a = qa.ask("报告提出了哪些发展建议？")
