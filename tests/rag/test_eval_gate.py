@@ -18,12 +18,13 @@ from tests.conftest import DATA, RGB
 
 # the bar of the answer issue on the dev set; regression sets are held where they were measured
 GATES = {
-    "dev.jsonl": ["answer_accuracy=0.9", "citation_accuracy=0.9", "abstention_accuracy=1.0", "unsupported_number_answers=0", "non_verbatim_quotes=0", "hit@5=0.9"],
+    "dev.jsonl": ["answer_accuracy=0.92", "citation_accuracy=0.92", "abstention_accuracy=1.0", "unsupported_number_answers=0", "non_verbatim_quotes=0", "hit@5=0.9"],
     "heldout.jsonl": ["answer_accuracy=0.7", "abstention_accuracy=0.5", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "heldout2.jsonl": ["answer_accuracy=0.7", "abstention_accuracy=0.5", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind1.jsonl": ["answer_accuracy=0.55", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind2.jsonl": ["answer_accuracy=0.65", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind3.jsonl": ["answer_accuracy=0.55", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind4.jsonl": ["answer_accuracy=0.65", "abstention_accuracy=0.6", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
 }
 # short factual sets where three sentences (the baseline) catch the answer as often as one fitted sentence does
 LEVEL_WITH_BASELINE = pytest.mark.xfail(strict=True, reason="one fitted sentence vs three retrieved: not better than the baseline here")
@@ -51,14 +52,14 @@ def test_dev_set_meets_the_quality_bar(qa: QA, tmp_path: Path, capsys: pytest.Ca
     assert "NEWLY FAILING" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl"])
+@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl"])
 def test_regression_sets_hold_their_level(qa: QA, dataset: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args(DATA / dataset, fail_under=GATES[dataset]), qa.settings, qa) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "dataset",
-    ["dev.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl",
+    ["dev.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl",
      pytest.param("heldout.jsonl", marks=LEVEL_WITH_BASELINE),
      pytest.param("heldout2.jsonl", marks=LEVEL_WITH_BASELINE)],
 )
