@@ -124,14 +124,14 @@ class Composer:
         scored = [e for e in ranked if _section_key(e.chunk) == key and e.unit.kind not in ("heading", "header")]
         chosen = {u.id: u for u in structural}
         close = [e for e in scored if e.score >= best.score - 4.0]
-        # a summary spans the section's sub-points: first the best unit under each sub-heading, then the rest
+        # a summary spans the section's sub-points: first the best unit of each sub-point, then the rest
         labels = {self._label(u) for u in chosen.values()}
         for spread in (True, False):
             for e in close:
                 if len(chosen) >= OPEN_MAX:
                     break
                 label = self._label(e.unit)
-                if spread and label and label in labels or any(_similar(e.unit.text, c.text) for c in chosen.values()):
+                if (spread and label in labels - {""}) or any(_similar(e.unit.text, c.text) for c in chosen.values()):
                     continue
                 chosen[e.unit.id] = e.unit
                 labels.add(label)

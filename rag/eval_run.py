@@ -26,7 +26,7 @@ class InProcess:
         return self.qa.ask(question, history=history)
 
     def retrieve(self, question: str, k: int) -> list[str]:
-        return [p.chunk.text for p in self.qa.search(question, k)]
+        return [p.chunk.text for p in self.qa.lookup(question, k)[0]]
 
     def document_text(self, doc_id: str) -> str:
         return self.qa.document_text(doc_id)
@@ -52,19 +52,21 @@ class OverHTTP:
         return Answer.model_validate(self._post("/v1/chat", {"messages": messages, "top_k": top_k}))
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._request("POST", path, json={k: v for k, v in body.items() if v is not None})
+
+    def _request(self, method: str, path: str, **kw: Any) -> Any:
         try:
-            r = self.client.post(path, json={k: v for k, v in body.items() if v is not None})
+            r = self.client.request(method, path, **kw)
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from exc
         if r.status_code != 200:
             json_body = r.headers.get("content-type", "").startswith("application/json")
-            raise RemoteError(f"{self.url} answered {r.status_code}: {r.json().get('message') if json_body else r.text[:200]}")
+            detail = (r.json().get("message") if json_body else None) or r.text[:200]
+            raise RemoteError(f"{self.url} answered {r.status_code}: {detail}")
         return r.json()
 
     def retrieve(self, question: str, k: int) -> list[str]:
-        r = self.client.get("/v1/search", params={"q": question[:2000], "k": k})
-        r.raise_for_status()
-        return [hit["text"] for hit in r.json()["results"]]
+        return [hit["text"] for hit in self._request("GET", "/v1/search", params={"q": question[:2000], "k": k})["results"]]
 
     def document_text(self, doc_id: str) -> str:
         if doc_id not in self._texts:

@@ -247,12 +247,9 @@ class QA:
         answer.timings_ms = {**extractive.timings_ms, "total": _ms(started)}
         yield "answer", answer
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
-        """Citation lookup: the passages holding the query verbatim first (flagged `exact`), then the closest ones."""
-        return self.lookup(query, k, filters)[0]
-
     def lookup(self, query: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Passage], int]:
-        """`search`, with how many passages hold the query verbatim in all (the k returned show at most k)."""
+        """Citation lookup: the passages holding the query verbatim first (flagged `exact`), then the closest ones;
+        with how many passages hold it verbatim in all (the k returned show at most k of them)."""
         query = clean_question(query, self.settings.max_question_chars)
         retriever = self.loaded.retriever
         exact = [c for c in retriever.chunks if query in c.text and (filters is None or filters.accepts(c, retriever.docs[c.doc_id]))]

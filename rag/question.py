@@ -217,11 +217,10 @@ class Reader:
             ask.kind = "date"
         elif ask.kind is None and _MEASURE.search(text):
             ask.kind = "percent" if re.search(r"率[？?]?$", text) else "number"
-        ask.superlative = bool(_SUPERLATIVE.search(bare))
-        asking: set[str] = set()  # words that belong to the asking, not to what is asked about
-        if ask.kind in ("year", "date") and not _SUPERLATIVE.search(_EXTREME_TIME.sub("", bare)):
-            ask.superlative = False  # "最早是哪一年": the asked date is the extreme itself, no sentence repeats 最早
-            asking = set(_EXTREME_TIME.findall(bare))
+        # "最早是哪一年": in a when-question the extreme is the asked date itself, which no sentence calls 最早; it is
+        # part of the asking, neither a superlative the evidence must say nor a word it must hold
+        asking = set(_EXTREME_TIME.findall(bare)) if ask.kind in ("year", "date") else set()
+        ask.superlative = bool(_SUPERLATIVE.search(_EXTREME_TIME.sub("", bare) if asking else bare))
         if _DEFINE.search(text):
             m = re.search(r"[“\"']([^”\"']{2,12})[”\"']", text) or re.search(r"什么是([^？?，。的]{2,12})", text)
             m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
