@@ -61,7 +61,7 @@ def collect(qa: Any, rows: list[Row]) -> list[Case]:
     loaded = qa.loaded
     cases = []
     for row in rows:
-        reading = loaded.reader.read(qa.resolve(row.question, row.turns[:-1] if row.turns else []))
+        _, reading = qa.read(row.question, row.turns[:-1] if row.turns else [])
         vectors = qa.embedder.embed_queries([a.text for a in reading.asks])
         for ask, vector in zip(reading.asks, vectors, strict=True):
             passages = loaded.retriever.search(ask.text, qa.settings.top_k, None, {}, ask, vector)

@@ -164,6 +164,17 @@ class QA:
             previous = turn
         return previous or question
 
+    def read(self, question: str, history: list[str] | None = None) -> tuple[str, Reading]:
+        """The self-contained question and its reading. A year carried over from an earlier turn
+        ("2021年深圳…有多少家？" then "北京呢？") stays in the searched text but is not a constraint the
+        evidence must meet: the user did not ask it again, and the other city's figure may be undated."""
+        resolved = self.resolve(question, history)
+        reading = self.loaded.reader.read(resolved)
+        if resolved != question:
+            for ask in reading.asks:
+                ask.years = [y for y in ask.years if y in question]
+        return resolved, reading
+
     def ask(
         self, question: str, top_k: int | None = None, filters: Filters | None = None,
         history: list[str] | None = None, use_llm: bool = True,
@@ -191,8 +202,7 @@ class QA:
         loaded = self.loaded
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        resolved = self.resolve(question, history)
-        reading = loaded.reader.read(resolved)
+        resolved, reading = self.read(question, history)
         timings["read"] = _ms(t)
         t = time.perf_counter()
         vectors = self.embedder.embed_queries([a.text for a in reading.asks])
