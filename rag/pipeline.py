@@ -152,7 +152,7 @@ class QA:
 
     # -- asking ------------------------------------------------------------------------------------
 
-    def resolve(self, question: str, history: list[str] | None = None) -> str:
+    def _resolve(self, question: str, history: list[str] | None = None) -> str:
         """Rewrite a follow-up into a self-contained question using the earlier user turns."""
         reader = self.loaded.reader
         previous: str | None = None
@@ -168,7 +168,7 @@ class QA:
         """The self-contained question and its reading. A year carried over from an earlier turn
         ("2021年深圳…有多少家？" then "北京呢？") stays in the searched text but is not a constraint the
         evidence must meet: the user did not ask it again, and the other city's figure may be undated."""
-        resolved = self.resolve(question, history)
+        resolved = self._resolve(question, history)
         reading = self.loaded.reader.read(resolved)
         if resolved != question:
             for ask in reading.asks:
