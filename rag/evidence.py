@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.question import ARTICLE, KIND_UNITS, Ask
 from rag.retrieve import UnitIndex
-from rag.text import checked_numbers, tokens
+from rag.text import checked_numbers, int_to_cn, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -94,10 +94,14 @@ class Verdict:
 class EvidenceScorer:
     """Ranks candidate units for an ask and decides whether the best of them answers it."""
 
-    def __init__(self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], models: tuple[Model, Model] | None = None) -> None:
+    def __init__(
+        self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], titles: dict[str, str] | None = None,
+        models: tuple[Model, Model] | None = None,
+    ) -> None:
         self.units = units
         self.idf = idf
         self.texts = texts
+        self.titles = titles or {}  # a local regulation's title names the place every sentence of it is about
         self.model, self.confidence_model = models or load_models()
         values = sorted(idf.values())
         # terms rarer than most: what a question names (an event, an edition, a person) rather than asks
@@ -156,12 +160,13 @@ class EvidenceScorer:
             scope = -1.0 if _CHINA.search(u.text) and not _WORLD.search(u.text) else 1.0 if _WORLD.search(around) else 0.0
         return np.array([
             dense, dense - top_dense, bm25, 1.0 / (1 + rank) if rank is not None else 0.0, cover, cover_context,
-            _held(ask.years, u.text, around, doc), _held([place_stem(p) for p in ask.places], u.text, around, doc, any),
+            _held(ask.years, u.text, around, doc),
+            _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{u.text}", around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
             0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind) else -1.0,
             scope,
             0.0 if not ask.doc_ids else 1.0 if c.doc_id in ask.doc_ids else -1.0,
-            1.0 if ask.articles and c.article_no in ask.articles and c.doc_id in (ask.doc_ids or [c.doc_id]) else 0.0,
+            _article(ask, c),
             1.0 if u.kind in ("heading", "header") else 0.0,
             math.log1p(len(u.text)) / 5,
             0.0 if not ask.superlative else 1.0 if _SUPERLATIVE.search(u.text) else -1.0,
@@ -205,7 +210,7 @@ class EvidenceScorer:
             missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
         if ask.places and not any(place_stem(p) in scope for p in ask.places):
             missing += ask.places
-        if ask.articles and ask.doc_ids and not (best.chunk.doc_id in ask.doc_ids and best.chunk.article_no in ask.articles):
+        if ask.articles and ask.doc_ids and not _article(ask, best.chunk):
             missing += [m.group(0) for m in ARTICLE.finditer(ask.text)] or [f"第{n}条" for n in ask.articles]
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         return Verdict(p, p >= self.confidence_model.threshold and not missing, missing)
@@ -214,6 +219,16 @@ class EvidenceScorer:
 def defines(text: str, term: str) -> bool:
     """Whether a sentence defines the term ("网络运营者，是指…", "本法所称网络运营者，是指…")."""
     return bool(re.search(rf"(?:^|所称|[，。；：（）\s“\"]){re.escape(term)}[”\"]?[，,]?(?:是指|指的?是)", text))
+
+
+def _article(ask: Ask, c: Chunk) -> float:
+    """1 when the chunk is an asked article of the asked document, 0.5 when it cites one ("违反本条例第六十七条规定
+    交易数据的，处…": a question naming an article may ask what follows from it), 0 otherwise."""
+    if not ask.articles or c.doc_id not in (ask.doc_ids or [c.doc_id]):
+        return 0.0
+    if c.article_no in ask.articles:
+        return 1.0
+    return 0.5 if any(f"第{int_to_cn(n)}条" in c.text for n in ask.articles) else 0.0
 
 
 def place_stem(place: str) -> str:

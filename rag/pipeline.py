@@ -101,7 +101,7 @@ class QA:
             self._loaded = Loaded(
                 retriever=retriever,
                 reader=Reader(retriever.lexicon, "\n".join(texts.values())),
-                scorer=EvidenceScorer(retriever.units, idf_table(retriever.units.tokens), texts),
+                scorer=EvidenceScorer(retriever.units, idf_table(retriever.units.tokens), texts, titles),
                 composer=Composer(retriever.units, titles),
                 texts=texts,
             )

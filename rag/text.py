@@ -50,7 +50,7 @@ def normalize(text: str) -> str:
 
 
 UNIT = (
-    r"万亿美元|亿美元|万亿元|亿元|万元|美元|元|万亿|亿|万件|万家|万人|万|%|‰|倍|家|个|起|件|名|人次|人|岁|项|条|"
+    r"万亿美元|亿美元|万亿元|亿元|万元|美元|元|万亿|亿|万件|万家|万人|万|%|‰|倍|家|个|起|件|名|人次|人|周岁|岁|项|条|"
     r"zb|ZB|平方公里|年|月|日"
 )
 NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
@@ -59,7 +59,7 @@ NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
 _CN = "零〇一二两三四五六七八九十百千"
 CN_NUMBER = re.compile(
     rf"(?<![{_CN}万亿])(第)?([{_CN}]+)([万亿]?)(?![{_CN}])"
-    r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年日天元]|小时))(小时|[成倍个家项名位岁年日天]|元?)"
+    r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年日天元]|小时|周岁))(小时|周岁|[成倍个家项名位岁年日天]|元?)"
 )
 CN_PERCENT = re.compile(rf"百分之([{_CN}]+)")
 
@@ -71,7 +71,7 @@ def cn_numbers(text: str) -> list[str]:
     for m in CN_NUMBER.finditer(text):
         value = cn_to_int(m.group(2))
         if value and (m.group(3) == "" or m.group(4) == "元" or m.group(1) is None):
-            out.append(f"{m.group(1) or ''}{value}{m.group(3)}{m.group(4)}")
+            out.append(f"{m.group(1) or ''}{value}{m.group(3)}{m.group(4).replace('周岁', '岁')}")
     out += [f"{v}%" for v in (cn_to_int(m.group(1)) for m in CN_PERCENT.finditer(text)) if v]
     return out
 
@@ -84,7 +84,7 @@ def numbers(text: str) -> list[str]:
         value = m.group(1)
         if "." in value:
             value = value.rstrip("0").rstrip(".")
-        out.append(value + (m.group(2) or "").lower())
+        out.append(value + (m.group(2) or "").lower().replace("周岁", "岁"))  # 周岁 and 岁 are the same age
     return out
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from rag.errors import InvalidInput
+from rag.evidence import FEATURES
 from rag.pipeline import QA
 from rag.retrieve import Filters
 from rag.verify import quote_is_verbatim
@@ -64,6 +65,22 @@ def test_an_article_the_named_law_does_not_have_is_abstained(qa: QA) -> None:
     answer = qa.ask("《中华人民共和国数据安全法》第九十九条是怎么规定的？")
     assert answer.abstained and not answer.citations
     assert qa.ask("《中华人民共和国数据安全法》第五十五条是怎么规定的？").citations  # the last article exists
+
+
+def test_an_article_named_as_the_rule_broken_finds_the_article_that_punishes_it(qa: QA) -> None:
+    a = qa.ask("违反《深圳经济特区数据条例》第六十七条交易数据，交易金额一万元以上的罚多少？")
+    assert not a.abstained, a.answer
+    assert a.citations[0].section.endswith("第九十四条") and "违反本条例第六十七条" in a.citations[0].quote
+
+
+def test_a_local_regulations_title_says_the_place_its_sentences_are_about(qa: QA) -> None:
+    reading = qa.loaded.reader.read("深圳的数据处理者提供个人数据副本能收费吗？")
+    ask = reading.asks[0]
+    ranked = qa.loaded.scorer.candidates(ask, qa.embedder.embed_queries([ask.text])[0], [])
+    place = FEATURES.index("place")
+    shenzhen = next(e for e in ranked if e.chunk.doc_id == "2021-shenzhen-data-regulation" and "深圳" not in e.unit.text)
+    elsewhere = next(e for e in ranked if e.chunk.doc_id == "2021-shanghai-data-regulation")
+    assert ask.places == ["深圳"] and shenzhen.x[place] == 1.0 and elsewhere.x[place] < 1.0
 
 
 def test_filters_restrict_the_documents(qa: QA) -> None:

@@ -52,6 +52,7 @@ def test_counting_chinese_numerals_are_checked_but_not_article_numbers() -> None
         ("并处五千万元以下或者营业额百分之五以下罚款", ["5000万元", "5%"]),
         ("处二百万元以上一千万元以下罚款", ["200万元", "1000万元"]),
         ("提供服务之日起十个工作日内；三十日内答复", ["10个", "30日"]),
+        ("年满16周岁；不满十四周岁未成年人", ["16岁", "14岁"]),  # an age, 周岁 and 岁 alike
     ],
 )
 def test_chinese_amounts_durations_and_percentages_read_as_their_arabic_spelling(text: str, expected: list[str]) -> None:
