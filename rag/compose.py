@@ -68,7 +68,7 @@ class Composer:
                 else:
                     self._add(draft, self._section(best, ranked, reading.intent), labelled=True)
             else:
-                self._add(draft, self._expand(best) + self._corroborating(best, ranked))
+                self._add(draft, self._expand(best.unit) + self._corroborating(best, ranked))
             answered.append((ask, best))
         if reading.compare and len(answered) == 2:
             self._comparison(draft, answered)
@@ -76,9 +76,8 @@ class Composer:
 
     # -- what each ask brings ----------------------------------------------------------------------
 
-    def _expand(self, best: Evidence) -> list[Unit]:
+    def _expand(self, u: Unit) -> list[Unit]:
         """The best unit and what its structure says belongs with it."""
-        u = best.unit
         after = self._following(u)
         if u.kind in ("heading", "header"):
             return [u] + [x for x in after if x.kind not in ("heading",)][:4] if after else [u]
@@ -88,7 +87,11 @@ class Composer:
                 if x.kind == "heading" or (items and x.kind not in ("item", "sentence")):
                     break
                 items.append(x)
-            return [u] + items[:LIST_MAX]
+            i = self.units.by_id[u.id]
+            prev = self.units.units[i - 1] if i else None
+            # "有下列情形之一的，…应当主动删除个人信息；…有权请求删除：": the clause before the "；" opens the same sentence
+            lead = [prev] if prev and prev.chunk_id == u.chunk_id and prev.para == u.para and prev.text.endswith("；") else []
+            return lead + [u] + items[:LIST_MAX]
         chunk = self.units.chunk_of[u.chunk_id]
         if chunk.article:
             whole = self._article(chunk)
@@ -117,7 +120,7 @@ class Composer:
 
     def _section(self, best: Evidence, ranked: list[Evidence], intent: str) -> list[Unit]:
         """3–6 units of the best section: its body under a heading, a list's items, or its best sentences."""
-        structural = self._expand(best)
+        structural = self._expand(self._list_opening(best.unit))
         if len(structural) >= OPEN_MIN or intent == "list" and len(structural) > 1:
             return structural[:LIST_MAX]
         key = _section_key(self.units.chunk_of[best.unit.chunk_id])
@@ -142,6 +145,22 @@ class Composer:
                 if x.kind != "heading":
                     chosen.setdefault(x.id, x)
         return sorted(chosen.values(), key=lambda x: (x.doc_id, x.start))
+
+    def _list_opening(self, u: Unit) -> Unit:
+        """Where the list a unit belongs to starts, for a question that asks for several things: an item's
+        introducing sentence ("…下列情形之一的："), or the sentence of the unit's article that opens a list."""
+        chunk = self.units.chunk_of[u.chunk_id]
+        if u.kind == "item":
+            i = self.units.by_id[u.id]
+            while i > 0 and self.units.units[i].kind == "item" and self.units.units[i].chunk_id == u.chunk_id:
+                i -= 1
+            opening = self.units.units[i]
+            return opening if opening.kind == "intro" and opening.doc_id == u.doc_id else u
+        if u.kind == "sentence" and chunk.article:
+            intros = [x for x in self._article(chunk) if x.kind == "intro"]
+            if intros:
+                return min(intros, key=lambda x: abs(x.start - u.start))
+        return u
 
     def _under(self, heading: str, listed_only: bool = False) -> list[tuple[str, list[Unit]]]:
         """What a heading stands over, wherever it is written (in the contents or above its section): the body of

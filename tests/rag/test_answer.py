@@ -155,6 +155,18 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_a_list_question_gets_the_whole_list_of_the_article_it_lands_in(qa: QA) -> None:
+    a = qa.ask("从事人工智能研究和应用的组织或者个人，按深圳人工智能条例不得从事哪些行为？")
+    order = [a.answer.find(f"（{n}）") for n in "一二三四五六七"]
+    assert -1 not in order and order == sorted(order), a.answer  # every item, not the two that scored best
+    assert a.answer.find("不得从事下列行为") < order[0]
+
+
+def test_a_list_comes_with_the_clause_that_opens_its_sentence(qa: QA) -> None:
+    a = qa.ask("个人信息保护法规定，个人信息处理者在哪些情况下应当主动删除个人信息？")
+    assert a.answer.find("有下列情形之一的，个人信息处理者应当主动删除个人信息") < a.answer.find("（三）个人撤回同意"), a.answer
+
+
 @known("a list question whose section the retrieval does not reach")
 def test_list_questions_gather_every_item_in_source_order(qa: QA) -> None:
     a = qa.ask("报告提出了哪些发展建议？")
