@@ -57,7 +57,9 @@ class Composer:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
             best = _about_focus(ask, ranked)
-            if ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
+            if not ask.kind and (body := next((b for q in ask.quoted if (b := self.units.under(q))), [])):
+                self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
+            elif ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)

@@ -46,6 +46,7 @@ _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要
 _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
+_QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
@@ -71,6 +72,7 @@ class Ask:
     english: bool = False  # asked in English: its cosines to the Chinese documents sit lower as a whole
     defines: str = ""  # the term a definition question asks about
     section: str = ""  # a heading of the documents the question names ("强化数据安全")
+    quoted: list[str] = field(default_factory=list)  # what the question puts in quotation marks ("“高集中”")
 
 
 @dataclass
@@ -202,6 +204,7 @@ class Reader:
         ask.places = [p for p in places if not any(p != q and p in q for q in places)]
         ask.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", bare)
         ask.ordinals = _ORDINAL.findall(bare)
+        ask.quoted = _QUOTED.findall(bare)
         ask.articles = [n for n in (cn_to_int(m) for m in ARTICLE.findall(text)) if n]
         ask.doc_ids = self._documents(text)
         world, china = bool(_WORLD.search(bare)), bool(_CHINA.search(bare))

@@ -20,7 +20,7 @@ from rag.question import Ask
 from rag.store import IndexVersion
 from rag.text import add_words, tokens
 from rag.types import Chunk, DocumentInfo, Passage, Unit
-from rag.units import search_tokens, split_units
+from rag.units import plain, search_tokens, split_units
 
 log = logging.getLogger(__name__)
 RRF_K = 60
@@ -199,8 +199,22 @@ class UnitIndex:
         self.tokens = [cut[u.id] for u in self.units]
         self._bm25 = _bm25(self.tokens)
         self.positions: dict[str, list[int]] = {}  # chunk id → its units, in order
+        self.headings: dict[str, list[int]] = {}  # a heading line's plain text → where it is written
         for i, u in enumerate(self.units):
             self.positions.setdefault(u.chunk_id, []).append(i)
+            if u.kind == "heading":
+                self.headings.setdefault(plain(u.text), []).append(i)
+
+    def under(self, heading: str) -> list[Unit]:
+        """What a heading line stands over in its chunk, up to the next heading ("高集中" over its three points);
+        of the places the heading is written (the contents, above its text), the one with the most body."""
+        bodies = []
+        for i in self.headings.get(plain(heading), []):
+            j = i + 1
+            while j < len(self.units) and self.units[j].chunk_id == self.units[i].chunk_id and self.units[j].kind != "heading":
+                j += 1
+            bodies.append(self.units[i + 1 : j])
+        return max(bodies, key=len, default=[])
 
     def dense(self, vector: np.ndarray) -> np.ndarray:
         return self.matrix @ np.asarray(vector, dtype=np.float32) if len(self.units) else np.zeros(0)

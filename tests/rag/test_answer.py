@@ -155,6 +155,14 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_a_quoted_heading_is_answered_with_the_points_under_it(qa: QA) -> None:
+    a = qa.ask("报告说全球AI市场“高增长”，具体指什么？")
+    assert not a.abstained, a.answer
+    for point in ("平均增速将超过20%", "均是增长的重点", "亚太市场为近几年增长最快的市场"):
+        assert point in a.answer
+    assert "高集中" not in a.answer and "北美" not in a.answer  # the next heading's points are not its own
+
+
 def test_a_list_question_gets_the_whole_list_of_the_article_it_lands_in(qa: QA) -> None:
     a = qa.ask("从事人工智能研究和应用的组织或者个人，按深圳人工智能条例不得从事哪些行为？")
     order = [a.answer.find(f"（{n}）") for n in "一二三四五六七"]
