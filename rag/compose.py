@@ -250,6 +250,7 @@ class Composer:
         for u in chosen:
             if u.id in quoted:
                 continue
+            quoted.add(u.id)
             chunk = self.units.chunk_of[u.chunk_id]
             label = self._subheading(u) if labelled and not _INLINE_LABEL.match(u.text) else ""
             if label:

@@ -155,6 +155,13 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_no_sentence_is_quoted_twice(qa: QA) -> None:
+    a = qa.ask("算法推荐服务提供者备案信息变更的，要在几个工作日内办理变更手续？")
+    assert "十个工作日内办理变更手续" in a.answer
+    markers = re.findall(r"\[(\d+)\]", a.answer)
+    assert len(markers) == len(set(markers)) == len(a.citations), a.answer  # each quote once, with its own number
+
+
 def test_a_quoted_heading_is_answered_with_the_points_under_it(qa: QA) -> None:
     a = qa.ask("报告说全球AI市场“高增长”，具体指什么？")
     assert not a.abstained, a.answer
