@@ -25,6 +25,7 @@ GATES = {
     "blind2.jsonl": ["answer_accuracy=0.65", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind3.jsonl": ["answer_accuracy=0.55", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind4.jsonl": ["answer_accuracy=0.65", "abstention_accuracy=0.6", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind5.jsonl": ["answer_accuracy=0.62", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
 }
 # short factual sets where three sentences (the baseline) catch the answer as often as one fitted sentence does
 LEVEL_WITH_BASELINE = pytest.mark.xfail(strict=True, reason="one fitted sentence vs three retrieved: not better than the baseline here")
@@ -52,14 +53,14 @@ def test_dev_set_meets_the_quality_bar(qa: QA, tmp_path: Path, capsys: pytest.Ca
     assert "NEWLY FAILING" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl"])
+@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl"])
 def test_regression_sets_hold_their_level(qa: QA, dataset: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args(DATA / dataset, fail_under=GATES[dataset]), qa.settings, qa) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "dataset",
-    ["dev.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl",
+    ["dev.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",
      pytest.param("heldout.jsonl", marks=LEVEL_WITH_BASELINE),
      pytest.param("heldout2.jsonl", marks=LEVEL_WITH_BASELINE)],
 )
