@@ -64,6 +64,7 @@ class Composer:
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
             elif reading.intent in ("open", "list") and len(found) == 1:
+                best = _opening_a_list(best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
                 if under:
                     self._add_sections(draft, under)
@@ -302,6 +303,14 @@ class Composer:
             (hi, hv), (lo, lv) = ((a, x), (b, y)) if vx > vy else ((b, y), (a, x))
             sentence = f"{hi}（{hv}）高于{lo}（{lv}）"
         draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
+
+
+def _opening_a_list(best: Evidence, ranked: list[Evidence], margin: float = 1.0) -> Evidence:
+    """For a question that asks for several things, a close runner-up that opens a list ("…有下列情形之一的：")
+    answers better than a lone sentence of a neighbouring article: the list is what is asked for."""
+    if best.unit.kind in ("intro", "item", "heading"):
+        return best
+    return next((e for e in ranked[1:6] if e.unit.kind == "intro" and e.score >= best.score - margin), best)
 
 
 def _about_focus(ask: Ask, ranked: list[Evidence], margin: float = 2.0) -> Evidence:

@@ -177,6 +177,12 @@ def test_a_list_question_gets_the_whole_list_of_the_article_it_lands_in(qa: QA) 
     assert a.answer.find("不得从事下列行为") < order[0]
 
 
+def test_a_list_question_prefers_a_close_runner_up_that_opens_a_list(qa: QA) -> None:
+    a = qa.ask("个人信息保护法规定的履行个人信息保护职责的部门，要承担哪些职责？")
+    assert a.citations[0].section.endswith("第六十一条"), a.answer  # not 第六十四条, one duty in a sentence
+    assert "（一）开展个人信息保护宣传教育" in a.answer
+
+
 def test_a_list_comes_with_the_clause_that_opens_its_sentence(qa: QA) -> None:
     a = qa.ask("个人信息保护法规定，个人信息处理者在哪些情况下应当主动删除个人信息？")
     assert a.answer.find("有下列情形之一的，个人信息处理者应当主动删除个人信息") < a.answer.find("（三）个人撤回同意"), a.answer
