@@ -47,6 +47,7 @@ _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
+_NAME = re.compile(r"什么|谁")  # what or who, not how many
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
@@ -231,8 +232,9 @@ class Reader:
             ask.defines = m.group(1) if m else ""
         named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h) in plain(text)]
         ask.section = max(named, key=len) if named else ""
-        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and _LIST.search(text) and ask.kind not in ("date", "rank"):
-            ask.kind = None  # "哪些地区的规模…": names are asked for, not a figure
+        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
+            if _LIST.search(text) or (ask.kind != "year" and _NAME.search(text)):
+                ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么": names are asked for, not a figure
         names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, [])}
         # a named document's name, and the words of it, are retrieval's business (its short name is rarely in its
         # own text, and every sentence of it is about it): what is asked of it is in the other words
