@@ -94,7 +94,8 @@ def score_row(row: Row, answer: Answer, retrieved: list[str], doc_text: Callable
     unsupported = []
     if not answer.abstained:
         body = re.sub(r"\[\d+\]", "", text)
-        passages = [c.quote for c in answer.citations] + [c.text for c in answer.citations]
+        # a number the user wrote ("第一个", "2023年") and the answer repeats when it names what is asked is not a claim
+        passages = [c.quote for c in answer.citations] + [c.text for c in answer.citations] + [row.question]
         unsupported = [n for n in checked_numbers(body) if not number_supported(n, passages)]
     bad_quotes = [c.quote for c in answer.citations if not quote_is_verbatim(c.quote, doc_text(c.document_id))]
     hit_rank = next((i + 1 for i, p in enumerate(retrieved) if any(_contains(p, e) for e in row.evidence)), None)

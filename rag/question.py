@@ -47,7 +47,7 @@ _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
-_NAME = re.compile(r"什么|谁")  # what or who, not how many
+_NAME = re.compile(r"什么|谁|哪")  # what, who or which, not how many
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
@@ -187,7 +187,7 @@ class Reader:
 
     def _subject(self, part: str) -> str:
         """The part before its question words: what later parts of the question are about."""
-        m = re.search(r"(是多少|有多少|是什么|有哪些|是哪|多少|什么|哪|几|何时|怎样|如何|是否)", part)
+        m = re.search(r"(是多少|有多少|是什么|叫什么|有哪些|是哪|多少|什么|哪|几|何时|怎样|如何|是否)", part)
         return (part[: m.start()] if m else part).strip(" ，,")
 
     def _content(self, part: str) -> list[str]:

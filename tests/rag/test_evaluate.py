@@ -58,6 +58,9 @@ def test_unsupported_numbers_and_non_verbatim_quotes_are_counted() -> None:
     verdict = score(row(), answer("82亿美元，第三，增长15.3%[1]", quote="规模达到82亿美元"))
     assert verdict["unsupported_numbers"] == ["15.3%", "第3"]  # "第三" is not in the quote either
     assert score(row(), answer("82亿美元[1]", quote="不在文档里的引文"))["non_verbatim_quotes"] == ["不在文档里的引文"]
+    # the user's own numbers, repeated to name what was not found, are not claims
+    asked = row(question="第一个试验区的规模是多少？2023年的呢？")
+    assert score(asked, answer("82亿美元[1]。文档中没有找到关于“2023年第一个试验区”的内容。"))["unsupported_numbers"] == []
 
 
 def test_metrics_on_a_known_set() -> None:
