@@ -57,14 +57,14 @@ class Composer:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
             best = _about_focus(ask, ranked)
-            if not ask.kind and (body := next((b for q in ask.quoted if (b := self.units.under(q))), [])):
+            if not ask.kind and (body := self.units.under(ask.quoted)):
                 self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
             elif ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
             elif reading.intent in ("open", "list") and len(found) == 1:
-                best = _opening_a_list(best, ranked)
+                best = _runner_up_opening_a_list(best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
                 if under:
                     self._add_sections(draft, under)
@@ -305,7 +305,7 @@ class Composer:
         draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
 
 
-def _opening_a_list(best: Evidence, ranked: list[Evidence], margin: float = 1.0) -> Evidence:
+def _runner_up_opening_a_list(best: Evidence, ranked: list[Evidence], margin: float = 1.0) -> Evidence:
     """For a question that asks for several things, a close runner-up that opens a list ("…有下列情形之一的：")
     answers better than a lone sentence of a neighbouring article: the list is what is asked for."""
     if best.unit.kind in ("intro", "item", "heading"):

@@ -205,11 +205,11 @@ class UnitIndex:
             if u.kind == "heading":
                 self.headings.setdefault(plain(u.text), []).append(i)
 
-    def under(self, heading: str) -> list[Unit]:
-        """What a heading line stands over in its chunk, up to the next heading ("高集中" over its three points);
-        of the places the heading is written (the contents, above its text), the one with the most body."""
+    def under(self, headings: list[str]) -> list[Unit]:
+        """What the first of these heading lines that is written somewhere stands over in its chunk, up to the next
+        heading ("高集中" over its three points); of the places it is written, the one with the most body."""
         bodies = []
-        for i in self.headings.get(plain(heading), []):
+        for i in next((found for h in headings if (found := self.headings.get(plain(h)))), []):
             j = i + 1
             while j < len(self.units) and self.units[j].chunk_id == self.units[i].chunk_id and self.units[j].kind != "heading":
                 j += 1
