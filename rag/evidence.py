@@ -95,13 +95,13 @@ class EvidenceScorer:
     """Ranks candidate units for an ask and decides whether the best of them answers it."""
 
     def __init__(
-        self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], titles: dict[str, str] | None = None,
+        self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], titles: dict[str, str],
         models: tuple[Model, Model] | None = None,
     ) -> None:
         self.units = units
         self.idf = idf
         self.texts = texts
-        self.titles = titles or {}  # a local regulation's title names the place every sentence of it is about
+        self.titles = titles  # a local regulation's title names the place every sentence of it is about
         self.model, self.confidence_model = models or load_models()
         values = sorted(idf.values())
         # terms rarer than most: what a question names (an event, an edition, a person) rather than asks
