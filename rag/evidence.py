@@ -133,7 +133,7 @@ class EvidenceScorer:
         for i in pool:
             u = units.units[i]
             c = units.chunk_of[u.chunk_id]
-            novel = sum(1 for t in units.tokens[i] if t not in asked_set) / max(1, len(units.tokens[i]))
+            novel = min(3, len(set(units.tokens[i]) - asked_set)) / 3
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
             )
