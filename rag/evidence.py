@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.question import ARTICLE, KIND_UNITS, Ask
+from rag.question import ARTICLE, KIND_UNITS, SAME_COUNTER, Ask
 from rag.retrieve import UnitIndex
-from rag.text import checked_numbers, int_to_cn, tokens
+from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -163,7 +163,7 @@ class EvidenceScorer:
             _held(ask.years, u.text, around, doc),
             _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{u.text}", around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
-            0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind) else -1.0,
+            0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind, ask.counter) else -1.0,
             scope,
             0.0 if not ask.doc_ids else 1.0 if c.doc_id in ask.doc_ids else -1.0,
             _article(ask, c),
@@ -251,8 +251,11 @@ def _held(asked: list[str], text: str, around: str, doc: str, need: Callable[[It
 
 
 @lru_cache(maxsize=16384)
-def holds_kind(text: str, kind: str | None) -> bool:
-    """Whether a text holds a figure of the asked kind (any figure for kinds without units)."""
+def holds_kind(text: str, kind: str | None, counter: str = "") -> bool:
+    """Whether a text holds a figure of the asked kind (any figure for kinds without units), counted in the asked
+    measure word when the question names one (多少家: 1432家, 30余家, 十家)."""
+    if counter:
+        return bool(re.search(rf"[\d{CN_NUMERALS}][\d.{CN_NUMERALS}]*[万亿]?[余多]?[{SAME_COUNTER.get(counter, counter)}]", text))
     if kind == "date":  # when: a month or a day, not only a year
         return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月", text))
     if kind == "year":

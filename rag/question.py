@@ -27,6 +27,9 @@ KINDS = [
     ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
     ("number", _ASKS_NUMBER),
 ]
+# a specific measure word after 多少/几 (not the general 个), and the words that count the same things
+_COUNTER = re.compile(r"(?:多少|(?<!哪)几)万?([家名人位项件条起所])")
+SAME_COUNTER = {"人": "人名位", "名": "人名位", "位": "人名位"}
 KIND_UNITS = {  # the units a figure of each kind is written with
     "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿", "美元"),
     "percent": ("%",),
@@ -66,6 +69,7 @@ class Ask:
     ordinals: list[str] = field(default_factory=list)  # 第二届: an edition the evidence must name
     scope: str = ""  # "world", "china" or ""
     kind: str | None = None
+    counter: str = ""  # the measure word a count is asked in ("多少家": 家), which the figure must carry
     doc_ids: list[str] = field(default_factory=list)
     articles: list[int] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # content words, for coverage
@@ -217,6 +221,8 @@ class Reader:
             if re.search(pattern, text, flags=re.I):
                 ask.kind = kind
                 break
+        if ask.kind == "count" and (m := _COUNTER.search(text)):
+            ask.counter = m.group(1)
         if ask.kind is None and _WHEN.search(text):
             ask.kind = "date"
         elif ask.kind is None and _MEASURE.search(text):

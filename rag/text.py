@@ -56,12 +56,12 @@ UNIT = (
 NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
 
 
-_CN = "零〇一二两三四五六七八九十百千"
+CN_NUMERALS = "零〇一二两三四五六七八九十百千"
 CN_NUMBER = re.compile(
-    rf"(?<![{_CN}万亿])(第)?([{_CN}]+)([万亿]?)(?![{_CN}])"
+    rf"(?<![{CN_NUMERALS}万亿])(第)?([{CN_NUMERALS}]+)([万亿]?)(?![{CN_NUMERALS}])"
     r"(?(1)(?![条章节款编])|(?=[成倍个家项名位岁年日天元]|小时|周岁))(小时|周岁|[成倍个家项名位岁年日天]|元?)"
 )
-CN_PERCENT = re.compile(rf"百分之([{_CN}]+)")
+CN_PERCENT = re.compile(rf"百分之([{CN_NUMERALS}]+)")
 
 
 def cn_numbers(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.evidence import holds_kind
 from rag.lexicon import Lexicon
 from rag.question import Reader, is_follow_up, resolve
 
@@ -60,6 +61,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("占比最高的是哪一类？", "superlative", True),
         ("首个大规模治水工程叫什么？", "kind", None),  # 规模 inside a name: a name is asked, not a figure
         ("治水工程的投资规模是多少？", "kind", "money"),
+        ("苏州有多少家治水企业？", "counter", "家"),
+        ("苏州有几个治水工程？", "counter", ""),  # 个 counts anything: no measure word to hold the figure to
         ("报告称“河长制”为什么有效？", "quoted", ["河长制"]),
         ("苏州的河道保护措施有哪些？", "section", "河道保护措施"),
     ],
@@ -119,3 +122,17 @@ def test_a_later_part_without_a_question_word_adds_no_ask(reader: Reader) -> Non
     r = reader.read("苏州的河道保护措施有哪些？简单概括一下。")
     assert len(r.asks) == 1 and r.intent == "open"
     assert len(reader.read("苏州的河道有多长？排第几？").asks) == 2  # a short question still asks
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("苏州治水企业达1432家。", True),
+        ("苏州诞生了30余家治水企业。", True),
+        ("苏州有十家治水企业。", True),
+        ("2021年苏州推出了治水系统2.0。", False),  # a year and a version are not a count of firms
+        ("苏州治水企业数量居全国首位。", False),
+    ],
+)
+def test_a_count_asked_in_a_measure_word_is_held_only_by_a_figure_in_it(text: str, held: bool) -> None:
+    assert holds_kind(text, "count", "家") is held
