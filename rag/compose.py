@@ -11,13 +11,14 @@ citation fields, never inside a quote.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 from rag.evidence import Evidence, Verdict
 from rag.question import Ask, Reading
 from rag.retrieve import UnitIndex
-from rag.text import numbers
+from rag.text import numbers, tokens
 from rag.types import Chunk, Citation, Unit
 from rag.units import header_of, plain, table_header
 
@@ -69,7 +70,7 @@ class Composer:
                 if under:
                     self._add_sections(draft, under)
                 else:
-                    self._add(draft, self._section(best, ranked, reading.intent), labelled=True)
+                    self._add(draft, self._section(best, ranked, reading.intent, set(ask.terms)), labelled=True)
             else:
                 self._add(draft, self._expand(best.unit) + self._corroborating(best, ranked))
             answered.append((ask, best))
@@ -121,7 +122,7 @@ class Composer:
             out.append(e.unit)
         return out
 
-    def _section(self, best: Evidence, ranked: list[Evidence], intent: str) -> list[Unit]:
+    def _section(self, best: Evidence, ranked: list[Evidence], intent: str, asked: set[str]) -> list[Unit]:
         """3–6 units of the best section: its body under a heading, a list's items, or its best sentences."""
         structural = self._expand(self._list_opening(best.unit))
         if len(structural) >= OPEN_MIN or intent == "list" and len(structural) > 1:
@@ -129,15 +130,19 @@ class Composer:
         key = _section_key(self.units.chunk_of[best.unit.chunk_id])
         scored = [e for e in ranked if _section_key(e.chunk) == key and e.unit.kind not in ("heading", "header")]
         chosen = {u.id: u for u in structural}
+        # a summary spans the section's sub-points: first the best unit of each sub-point, then the rest; when the
+        # question names sub-points ("创新平台和发展格局"), those alone, each with all it says
+        sub = self._sub_points(key, ranked)
+        named = {label: u for label, u in sub.items() if set(tokens(label)) <= asked}
+        chosen.update((u.id, u) for u in list((named or sub).values())[: OPEN_MAX - len(chosen)])
         close = [e for e in scored if e.score >= best.score - 4.0]
-        # a summary spans the section's sub-points: first the best unit of each sub-point, then the rest
         labels = {self._label(u) for u in chosen.values()}
-        for spread in (True, False):
+        for spread in (False,) if named else (True, False):
             for e in close:
                 if len(chosen) >= OPEN_MAX:
                     break
                 label = self._label(e.unit)
-                if (spread and label in labels - {""}) or any(_similar(e.unit.text, c.text) for c in chosen.values()):
+                if (spread and label in labels - {""}) or (named and label not in named) or any(_similar(e.unit.text, c.text) for c in chosen.values()):
                     continue
                 chosen[e.unit.id] = e.unit
                 labels.add(label)
@@ -270,10 +275,31 @@ class Composer:
                 said_article = chunk.article
             draft.sentences.append((text, [(u, chunk)]))
 
+    def _sub_points(self, key: tuple[str, str], ranked: list[Evidence]) -> dict[str, Unit]:
+        """The best unit of each labelled sub-point of a section ("人口红利：…", the sentences under "链条完整"),
+        best first, when the section has two or more; a sub-point no candidate reached gives its first unit."""
+        score = {e.unit.id: e.score for e in ranked}
+        best: dict[str, Unit] = {}
+        for c in self.units.chunk_of.values():
+            if _section_key(c) != key:
+                continue
+            for u in (self.units.units[i] for i in self.units.positions.get(c.id, [])):
+                label = self._label(u) if u.kind not in ("heading", "header") else ""
+                if label and (label not in best or score.get(u.id, -math.inf) > score.get(best[label].id, -math.inf)):
+                    best[label] = u
+        if len(best) < 2:
+            return {}
+        return dict(sorted(best.items(), key=lambda kv: -score.get(kv[1].id, -math.inf)))
+
     def _label(self, u: Unit) -> str:
-        """The sub-point a unit belongs to: its own opening label, else the sub-heading above it."""
-        m = _INLINE_LABEL.match(u.text)
-        return m.group(0)[:-1] if m else self._subheading(u)
+        """The sub-point a unit belongs to: its own opening label or that of the sentence of its paragraph it
+        continues ("联合创新：鼓励…。组织开展…"), else the sub-heading above it."""
+        i = self.units.by_id[u.id]
+        while i >= 0 and (x := self.units.units[i]).chunk_id == u.chunk_id and x.para == u.para:
+            if m := _INLINE_LABEL.match(x.text):
+                return m.group(0)[:-1]
+            i -= 1
+        return self._subheading(u)
 
     def _subheading(self, u: Unit) -> str:
         """The heading line just above a unit inside its chunk (not the chunk's own section title)."""

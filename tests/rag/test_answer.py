@@ -154,6 +154,20 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_a_summary_reaches_every_labelled_column_of_its_section(qa: QA) -> None:
+    a = qa.ask("上海发展人工智能采取了哪些举措？")
+    # five labelled points, the first with two sentences: one of each comes before a second of any
+    for label in ("联合创新：", "场景带动：", "生态体系：", "政策保障：", "试点示范："):
+        assert label in a.answer, (label, a.answer)
+
+
+def test_a_summary_keeps_to_the_sub_points_the_question_names(qa: QA) -> None:
+    a = qa.ask("说说杭州的创新平台和发展格局")
+    assert "创新平台：" in a.answer and "发展格局：" in a.answer, a.answer
+    assert "达尔文系列类脑芯片" in a.answer  # the named sub-point's second sentence, not another sub-point
+    assert "突出重点：" not in a.answer and "先行先试：" not in a.answer, a.answer
+
+
 def test_no_sentence_is_quoted_twice(qa: QA) -> None:
     a = qa.ask("算法推荐服务提供者备案信息变更的，要在几个工作日内办理变更手续？")
     assert "十个工作日内办理变更手续" in a.answer
