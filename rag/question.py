@@ -241,9 +241,9 @@ class Reader:
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
             if _LIST.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么": names are asked for, not a figure
-        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, [])}
-        # a named document's name, and the words of it, are retrieval's business (its short name is rarely in its
-        # own text, and every sentence of it is about it): what is asked of it is in the other words
+        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in text.lower()}
+        # the name a document is named by, and the words of it, are retrieval's business (its short name is rarely
+        # in its own text, and every sentence of it is about it): what is asked of it is in the other words
         ask.terms = [t for t in dict.fromkeys(self._content(text))
                      if not re.fullmatch(r"[a-z'.-]+", t) and not any(t in n for n in names) and t not in asking]
         return ask

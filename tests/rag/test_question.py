@@ -136,3 +136,9 @@ def test_a_later_part_without_a_question_word_adds_no_ask(reader: Reader) -> Non
 )
 def test_a_count_asked_in_a_measure_word_is_held_only_by_a_figure_in_it(text: str, held: bool) -> None:
     assert holds_kind(text, "count", "家") is held
+
+
+def test_only_the_words_of_the_name_the_question_says_leave_its_terms(reader: Reader) -> None:
+    ask = reader.read("苏州河道条例规定由哪个部门负责管理？").asks[0]
+    assert "河道" not in ask.terms  # a word of the name it is named by: retrieval's business
+    assert "管理" in ask.terms  # a word of its full title, not said in the name: asked
