@@ -103,7 +103,7 @@ class Reader:
 
     def read(self, question: str) -> Reading:
         text = question.strip().replace("啥", "什么")  # colloquial "what"
-        english = len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
+        english = _is_english(text)
         intent = "define" if _DEFINE.search(text) else "open" if _OPEN.search(text) else "list" if _LIST.search(text) else "fact"
         reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
                           absent=self._absent(text))
@@ -244,8 +244,11 @@ class Reader:
         names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in text.lower()}
         # the name a document is named by, and the words of it, are retrieval's business (its short name is rarely
         # in its own text, and every sentence of it is about it): what is asked of it is in the other words
+        # an English word asks nothing of Chinese text (the Chinese the lexicon gives it does), but a Latin name in a
+        # Chinese question (APEC, iPhone) is what the evidence must be about
+        english = _is_english(text)
         ask.terms = [t for t in dict.fromkeys(self._content(text))
-                     if not re.fullmatch(r"[a-z'.-]+", t) and not any(t in n for n in names) and t not in asking]
+                     if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(t in n for n in names) and t not in asking]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:
@@ -318,6 +321,10 @@ _TITLE_WORDS = _words("law provisions regulations measures rules plan guidelines
 _FOLLOW = re.compile(r"^(那么?|那在|还有|另外|and\b|what about|how about)|[呢]\s*[?？]?$", re.I)
 _PRONOUN = re.compile(r"它们|它|其|该市|该法|该条例|这部法律?|这个城市|这座城市|该城市|\bthis law\b|\bit\b", re.I)
 _SOURCE_ONLY = re.compile(r"^(是|在)?(哪一?条|第几条|哪个条款|出处|依据|来源)[^，。]{0,6}[?？]?$|^(which article|source)\W*$", re.I)
+
+
+def _is_english(text: str) -> bool:
+    return len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u4e00-\u9fff]", text))
 
 
 def is_follow_up(question: str, ask: Ask) -> bool:

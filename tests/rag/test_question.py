@@ -142,3 +142,8 @@ def test_only_the_words_of_the_name_the_question_says_leave_its_terms(reader: Re
     ask = reader.read("苏州河道条例规定由哪个部门负责管理？").asks[0]
     assert "河道" not in ask.terms  # a word of the name it is named by: retrieval's business
     assert "管理" in ask.terms  # a word of its full title, not said in the name: asked
+
+
+def test_a_latin_name_in_a_chinese_question_is_asked_but_english_words_are_not(reader: Reader) -> None:
+    assert "apec" in reader.read("2022年APEC会议在苏州哪里举行？").asks[0].terms
+    assert not {"where", "meeting"} & set(reader.read("Where was the river meeting held in Suzhou?").asks[0].terms)
