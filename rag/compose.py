@@ -72,7 +72,7 @@ class Composer:
                 else:
                     self._add(draft, self._section(best, ranked, reading.intent, set(ask.terms)), labelled=True)
             else:
-                self._add(draft, self._expand(best.unit) + self._corroborating(best, ranked))
+                self._add(draft, self._expand(best.unit) + [x for c in self._corroborating(best, ranked) for x in [c, *self._sentence_rest(c)]])
             answered.append((ask, best))
         if reading.compare and len(answered) == 2:
             self._comparison(draft, answered)
@@ -102,11 +102,27 @@ class Composer:
             if len(whole) <= 3 and sum(len(x.text) for x in whole) <= 240:
                 return whole  # a short article is quoted whole: its conditions come with it
             before = [x for x in whole if x.start < u.start]
-            if before and re.match(r"[^，。；]{2,20}的，", u.text):
-                return [before[-1], u]  # "逾期不改正的，处…" keeps the clause it depends on
+            # "逾期不改正的，处…" keeps the clause it depends on
+            lead = [before[-1]] if before and re.match(r"[^，。；]{2,20}的，", u.text) else []
+            rest = self._sentence_rest(u)
+            if lead or rest:
+                return lead + [u] + rest
         if len(u.text) < 25 and after and after[0].kind == "sentence" and after[0].para == u.para:
             return [u, after[0]]
         return [u]
+
+    def _sentence_rest(self, u: Unit) -> list[Unit]:
+        """An article's clause ending in "；" ("…责令改正，给予警告；") is not a whole sentence: up to two clauses that
+        finish it ("拒不改正的，处…罚款。")."""
+        chunk = self.units.chunk_of[u.chunk_id]
+        rest: list[Unit] = []
+        if not chunk.article:
+            return rest
+        for x in (x for x in self._article(chunk) if x.start > u.start):
+            if len(rest) == 2 or x.para != u.para or x.kind != "sentence" or not (rest or [u])[-1].text.endswith("；"):
+                break
+            rest.append(x)
+        return rest
 
     def _corroborating(self, best: Evidence, ranked: list[Evidence], margin: float = 1.5) -> list[Unit]:
         """Up to two close runners-up that say something the best does not (a second figure, the other half of

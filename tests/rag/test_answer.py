@@ -168,6 +168,12 @@ def test_a_summary_keeps_to_the_sub_points_the_question_names(qa: QA) -> None:
     assert "突出重点：" not in a.answer and "先行先试：" not in a.answer, a.answer
 
 
+def test_a_clause_ending_in_a_semicolon_comes_with_the_clauses_that_finish_its_sentence(qa: QA) -> None:
+    a = qa.ask("关键信息基础设施的运营者不履行网络安全保护义务的，会受到什么处理？")
+    # "…责令改正，给予警告；拒不改正或者导致危害网络安全等后果的，处十万元以上一百万元以下罚款…"
+    assert "由有关主管部门责令改正，给予警告" in a.answer and "十万元以上一百万元以下罚款" in a.answer, a.answer
+
+
 def test_no_sentence_is_quoted_twice(qa: QA) -> None:
     a = qa.ask("算法推荐服务提供者备案信息变更的，要在几个工作日内办理变更手续？")
     assert "十个工作日内办理变更手续" in a.answer
