@@ -116,6 +116,11 @@ class Reader:
                 continue  # "…？简单概括一下。": an instruction, already read into the intent, asks nothing more
             if i and (len(part) < 10 or len(self._content(part)) < 2):
                 part = f"{subject}{part}"  # "X的产量是多少？排第几？": the second part keeps the subject
+            elif i and reading.asks and len(reading.asks[0].places) <= 1 and not _pins(self._ask(part, "")):
+                # "2021年深圳的企业有多少家？发明专利授权量是多少？": a later part naming no place, year, scope or
+                # document is about the first part's place and year
+                first = reading.asks[0]
+                part = "".join(f"{y}年" for y in first.years) + "".join(first.places) + part
             asks = [self._ask(t, focus) for t, focus in self._split(part)]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
@@ -321,6 +326,11 @@ _TITLE_WORDS = _words("law provisions regulations measures rules plan guidelines
 _FOLLOW = re.compile(r"^(那么?|那在|还有|另外|and\b|what about|how about)|[呢]\s*[?？]?$", re.I)
 _PRONOUN = re.compile(r"它们|它|其|该市|该法|该条例|这部法律?|这个城市|这座城市|该城市|\bthis law\b|\bit\b", re.I)
 _SOURCE_ONLY = re.compile(r"^(是|在)?(哪一?条|第几条|哪个条款|出处|依据|来源)[^，。]{0,6}[?？]?$|^(which article|source)\W*$", re.I)
+
+
+def _pins(ask: Ask) -> bool:
+    """Whether an ask names its own place, year, world-or-China scope or document."""
+    return bool(ask.places or ask.years or ask.scope or ask.doc_ids)
 
 
 def _is_english(text: str) -> bool:

@@ -140,6 +140,11 @@ def test_each_question_of_a_turn_is_answered(qa: QA) -> None:
     assert "连续三年" in a.answer and "智能+" in a.answer
 
 
+def test_a_later_question_of_a_turn_is_about_the_first_ones_place_and_year(qa: QA) -> None:
+    a = qa.ask("2021年深圳人工智能相关企业有多少家？AI领域发明专利总授权量是多少？")
+    assert "1432家" in a.answer and "4.1万件" in a.answer and "没有找到" not in a.answer, a.answer
+
+
 def test_every_sentence_of_a_quoted_article_is_kept(qa: QA) -> None:
     a = qa.ask("浙江省数字经济促进条例什么时候开始施行？施行后哪部法规被废止？")
     assert "2021年3月1日" in a.answer and "《浙江省信息化促进条例》同时废止" in a.answer

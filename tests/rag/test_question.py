@@ -147,3 +147,10 @@ def test_only_the_words_of_the_name_the_question_says_leave_its_terms(reader: Re
 def test_a_latin_name_in_a_chinese_question_is_asked_but_english_words_are_not(reader: Reader) -> None:
     assert "apec" in reader.read("2022年APEC会议在苏州哪里举行？").asks[0].terms
     assert not {"where", "meeting"} & set(reader.read("Where was the river meeting held in Suzhou?").asks[0].terms)
+
+
+def test_a_later_part_naming_no_place_or_year_keeps_the_first_parts(reader: Reader) -> None:
+    r = reader.read("2021年苏州的治水企业有多少家？河道管理专利授权量是多少？")
+    assert (r.asks[1].places, r.asks[1].years) == (["苏州"], ["2021"])
+    r = reader.read("2021年苏州的治水企业有多少家？全球的河道专利授权量是多少？")
+    assert (r.asks[1].places, r.asks[1].years) == ([], [])  # a scope of its own: not the first part's place
