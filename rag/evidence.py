@@ -206,6 +206,8 @@ class EvidenceScorer:
         best = ranked[0]
         scope = best.chunk.context + best.chunk.text
         missing = [x for x in ask.years + ask.ordinals if x not in scope]
+        # what another document says is answered where it is named, not by a longer title that contains it
+        missing += [f"《{t}》" for t in ask.cited if not re.search(rf"(?<![\u4e00-\u9fff]){re.escape(t)}", scope)]
         if best.x[FEATURES.index("scope")] < 0:
             missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
         if ask.places and not any(place_stem(p) in scope for p in ask.places):

@@ -78,6 +78,7 @@ class Ask:
     defines: str = ""  # the term a definition question asks about
     section: str = ""  # a heading of the documents the question names ("强化数据安全")
     quoted: list[str] = field(default_factory=list)  # what the question puts in quotation marks ("“高集中”")
+    cited: list[str] = field(default_factory=list)  # a 《title》 no document is, only mentioned: the evidence must cite it
 
 
 @dataclass
@@ -217,6 +218,7 @@ class Reader:
         ask.quoted = _QUOTED.findall(bare)
         ask.articles = [n for n in (cn_to_int(m) for m in ARTICLE.findall(text)) if n]
         ask.doc_ids = self._documents(text)
+        ask.cited = [t for t in re.findall(r"《([^》]+)》", text) if not any(t in names for names in self.lexicon.titles.values())]
         world, china = bool(_WORLD.search(bare)), bool(_CHINA.search(bare))
         if world and not china:
             ask.scope = "world"

@@ -62,6 +62,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("首个大规模治水工程叫什么？", "kind", None),  # 规模 inside a name: a name is asked, not a figure
         ("治水工程的投资规模是多少？", "kind", "money"),
         ("苏州有多少家治水企业？", "counter", "家"),
+        ("《太湖治理规划》的目标是什么？", "cited", ["太湖治理规划"]),  # named by a document, not one
+        ("《水法》的目标是什么？", "cited", []),
         ("苏州有几个治水工程？", "counter", ""),  # 个 counts anything: no measure word to hold the figure to
         ("报告称“河长制”为什么有效？", "quoted", ["河长制"]),
         ("苏州的河道保护措施有哪些？", "section", "河道保护措施"),
