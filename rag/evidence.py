@@ -136,6 +136,7 @@ class EvidenceScorer:
             novel = min(3, len(set(units.tokens[i]) - asked_set)) / 3
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
+                units.extent[i],
             )
             out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
         scores = self.model.logit(np.stack([e.x for e in out]))
@@ -146,7 +147,7 @@ class EvidenceScorer:
 
     def _features(
         self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,
-        weights: dict[str, float], mass: float, novel: float,
+        weights: dict[str, float], mass: float, novel: float, extent: int,
     ) -> np.ndarray:
         text = u.text.lower()
         around = (c.context + "\n" + c.text).lower()
@@ -168,7 +169,7 @@ class EvidenceScorer:
             0.0 if not ask.doc_ids else 1.0 if c.doc_id in ask.doc_ids else -1.0,
             _article(ask, c),
             1.0 if u.kind in ("heading", "header") else 0.0,
-            math.log1p(len(u.text)) / 5,
+            math.log1p(extent) / 5,  # what quoting it brings: a sentence opening a list brings the list
             0.0 if not ask.superlative else 1.0 if _SUPERLATIVE.search(u.text) else -1.0,
             0.0 if not ask.defines else 1.0 if defines(u.text, ask.defines) else -1.0,
             0.0 if not ask.section else 1.0 if plain(ask.section) in plain(c.context) else -1.0,

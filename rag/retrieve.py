@@ -204,6 +204,13 @@ class UnitIndex:
             self.positions.setdefault(u.chunk_id, []).append(i)
             if u.kind == "heading":
                 self.headings.setdefault(plain(u.text), []).append(i)
+        # what quoting a unit brings, in characters: its text, and for a sentence that opens a list, the list
+        self.extent = [len(u.text) for u in self.units]
+        for i, u in enumerate(self.units):
+            j = i + 1
+            while u.kind == "intro" and j < len(self.units) and self.units[j].kind == "item" and self.units[j].chunk_id == u.chunk_id:
+                self.extent[i] += len(self.units[j].text)
+                j += 1
 
     def under(self, headings: list[str]) -> list[Unit]:
         """What the first of these heading lines that is written somewhere stands over in its chunk, up to the next
