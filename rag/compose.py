@@ -64,6 +64,9 @@ class Composer:
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
+            elif reading.intent in ("open", "list") and len(found) == 1 and (rows := self._rows_dated_alike(best, ask)):
+                header = table_header(rows[0][1])
+                draft.sentences.append((_table(header, *(u.text for u, _ in rows)), rows))
             elif reading.intent in ("open", "list") and len(found) == 1:
                 best = _runner_up_opening_a_list(best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
@@ -230,16 +233,32 @@ class Composer:
                 text, cites = draft.sentences[before]
                 draft.sentences[before] = (f"{label}：{text}", cites)
 
+    def _table_rows(self, row: Evidence) -> list[tuple[Unit, Chunk]]:
+        """Every row of the table a row belongs to (a table may span several chunks under one header)."""
+        header = table_header(row.chunk)
+        return [
+            (self.units.units[i], c) for c in self.units.chunk_of.values()
+            if c.doc_id == row.chunk.doc_id and c.kind == "table" and table_header(c) == header
+            for i in self.units.positions.get(c.id, []) if self.units.units[i].kind == "row"
+        ]
+
+    def _rows_dated_alike(self, best: Evidence, ask: Ask) -> list[tuple[Unit, Chunk]]:
+        """A list question landing on a table row that holds the asked date ("2021年11月获批的…有哪几个"): every row
+        of the table holding it, when there are several."""
+        if best.unit.kind != "row" or not ask.years:
+            return []
+        dates = re.findall(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?", ask.text) or [f"{y}年" for y in ask.years]
+        if not all(d in best.unit.text for d in dates):
+            return []
+        rows = [(u, c) for u, c in self._table_rows(best) if all(d in u.text for d in dates)]
+        return rows if len(rows) >= 2 else []
+
     def _table_total(self, best: Evidence) -> tuple[str, list[tuple[Unit, Chunk]]] | None:
         """"一共有多少个" over a numbered table: the number of its last row, citing that row."""
         if best.unit.kind != "row" or not re.match(r"\d+\t", best.unit.text):
             return None
         header = table_header(best.chunk)
-        rows = [
-            (self.units.units[i], c) for c in self.units.chunk_of.values()
-            if c.doc_id == best.chunk.doc_id and c.kind == "table" and table_header(c) == header
-            for i in self.units.positions.get(c.id, []) if re.match(r"\d+\t", self.units.units[i].text)
-        ]
+        rows = [(u, c) for u, c in self._table_rows(best) if re.match(r"\d+\t", u.text)]
         last, chunk = max(rows, key=lambda r: int(r[0].text.split("\t")[0]))
         n = last.text.split("\t")[0]
         return f"共{n}个，表中最后一行为：\n{_table(header, last.text)}", [(last, chunk)]
@@ -371,12 +390,12 @@ def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
     )
 
 
-def _table(header: str, row: str) -> str:
+def _table(header: str, *rows: str) -> str:
     cells = [h.strip() for h in header.split("\t")] if header else []
-    values = [v.strip() for v in row.split("\t")]
-    if not cells or len(cells) != len(values):
-        return "｜".join(values)
-    return "| " + " | ".join(cells) + " |\n|" + "---|" * len(cells) + "\n| " + " | ".join(values) + " |"
+    values = [[v.strip() for v in row.split("\t")] for row in rows]
+    if not cells or any(len(cells) != len(v) for v in values):
+        return "\n".join("｜".join(v) for v in values)
+    return "\n".join(["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)] + ["| " + " | ".join(v) + " |" for v in values])
 
 
 def _section_key(chunk: Chunk) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from rag.text import checked_numbers, normalize
 from rag.types import Citation, Claim
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
-_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
+_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)\n?", re.M)  # a line of a table is one, with its line break
 
 
 def split_claims(answer: str) -> list[tuple[str, list[int]]]:
@@ -18,8 +18,8 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
     pending = 0  # unmarked sentences before a marker: the marker cites the run ("…。…[1]。")
     for m in _SENTENCE.finditer(text):
-        sentence = m.group(0).strip()
-        if not sentence:
+        sentence = m.group(0).strip(" \t")
+        if not sentence.strip():
             continue
         refs = [int(n) for n in MARKER.findall(sentence)]
         out.append((sentence, refs))
@@ -56,7 +56,7 @@ def verify_answer(answer: str, citations: list[Citation]) -> tuple[str, list[Cla
         nums = checked_numbers(body)
         quotes = [valid[n].quote for n in good] + [valid[n].text for n in good] + [valid[n].header for n in good]
         verified = bool(good) and all(number_supported(x, quotes) for x in nums)
-        claims.append(Claim(sentence=clean, citations=good, numbers=nums, verified=verified))
+        claims.append(Claim(sentence=clean.strip(), citations=good, numbers=nums, verified=verified))
         if verified or (not nums and good):
             kept.append(clean)
     return "".join(kept), claims

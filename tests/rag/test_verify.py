@@ -94,3 +94,11 @@ def test_a_marker_covers_the_unmarked_sentences_just_before_it() -> None:
     assert [c.citations for c in claims] == [[1], [1]]
     text, _ = verify_answer("本条例自2022年3月1日起施行。《浙江省信息化促进条例》同时废止[1]。", [cite(1, quote)])
     assert text == "《浙江省信息化促进条例》同时废止[1]。"
+
+
+def test_a_table_keeps_its_header_and_every_row_on_their_own_lines() -> None:
+    rows = ["16\t郑州试验区\t2021年11月13日\t郑州", "17\t沈阳试验区\t2021年11月13日\t沈阳"]
+    table = "| 序号 | 名称 | 获批时间 | 城市 |\n|---|---|---|---|\n| 16 | 郑州试验区 | 2021年11月13日 | 郑州 |\n| 17 | 沈阳试验区 | 2021年11月13日 | 沈阳 |[1][2]"
+    text, claims = verify_answer(f"{table}\n另有一句[1]。", [cite(1, rows[0]), cite(2, rows[1])])
+    assert text.startswith(table + "\n") and text.endswith("另有一句[1]。")
+    assert [c.citations for c in claims[:4]] == [[1, 2]] * 4 and all(c.verified for c in claims)
