@@ -40,6 +40,7 @@ KIND_UNITS = {  # the units a figure of each kind is written with
 }
 _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲讲|有哪些|哪些方面|什么举措|什么措施|什么建议|"
                    r"\bsummari[sz]e|\boverview\b|\bdescribe\b|\bwhat (?:does|do) .+ (?:say|recommend)|\bwhat are\b", re.I)
+_INSTRUCTION = re.compile(r"(?:请|帮我|麻烦)?(?:简要|简单)?(?:概括|总结|概述|综述|介绍|说说|谈谈|讲讲)(?:一下)?|^请")
 _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\b|\blist\b", re.I)
 _COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
@@ -206,6 +207,8 @@ class Reader:
     # -- one ask ---------------------------------------------------------------------------------------
 
     def _ask(self, text: str, focus: str) -> Ask:
+        # "请总结…", "介绍一下…": how to answer, read into the intent; searched for, they only dilute what is asked
+        text = stripped if len(stripped := _INSTRUCTION.sub("", text).strip(" ，,。")) >= 4 else text
         formal = [f for w, f in synonyms().items() if w in text and f not in text]
         text = text + (" " + " ".join(formal) if formal else "")  # 生效 is written 施行 in the laws
         bare = re.sub(r"《[^》]*》", "", text)

@@ -214,6 +214,27 @@ def test_a_list_comes_with_the_clause_that_opens_its_sentence(qa: QA) -> None:
     assert a.answer.find("有下列情形之一的，个人信息处理者应当主动删除个人信息") < a.answer.find("（三）个人撤回同意"), a.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "article", "items"),
+    [
+        ("履行个人信息保护职责的部门应当履行哪些职责？", "第六十一条", ["宣传教育", "投诉、举报"]),
+        ("依照个人信息保护法，在哪些情形下个人信息处理者可以处理个人信息？", "第十三条", ["取得个人的同意", "新闻报道"]),
+    ],
+)
+def test_a_list_question_is_answered_by_the_article_that_opens_the_list(qa: QA, question: str, article: str, items: list[str]) -> None:
+    # the opening sentence is short, but what it brings (its items) is long: it outranks a long lone sentence
+    a = qa.ask(question)
+    assert f"{article}规定" in a.answer and all(x in a.answer for x in items), a.answer
+
+
+def test_a_list_question_on_a_table_gets_every_row_with_the_asked_date_under_its_header(qa: QA) -> None:
+    a = qa.ask("2021年11月获批的国家新一代人工智能创新发展试验区有哪些？")
+    lines = a.answer.splitlines()
+    assert lines[0].startswith("| 序号 |") and lines[1].startswith("|---"), a.answer  # the header, shown as a table
+    assert [line.split(" | ")[-1].strip(" |[]0123456789") for line in lines[2:5]] == ["郑州", "沈阳", "哈尔滨"], a.answer
+    assert len(a.citations) == 3
+
+
 @known("a list question whose section the retrieval does not reach")
 def test_list_questions_gather_every_item_in_source_order(qa: QA) -> None:
     a = qa.ask("报告提出了哪些发展建议？")

@@ -156,3 +156,9 @@ def test_a_later_part_naming_no_place_or_year_keeps_the_first_parts(reader: Read
     assert (r.asks[1].places, r.asks[1].years) == (["苏州"], ["2021"])
     r = reader.read("2021年苏州的治水企业有多少家？全球的河道专利授权量是多少？")
     assert (r.asks[1].places, r.asks[1].years) == ([], [])  # a scope of its own: not the first part's place
+
+
+def test_how_to_answer_is_read_into_the_intent_and_not_searched_for(reader: Reader) -> None:
+    r = reader.read("请简单概括一下苏州的河道保护措施。")
+    assert r.intent == "open"
+    assert "概括" not in r.asks[0].text and "请" not in r.asks[0].terms and "河道" in r.asks[0].terms
