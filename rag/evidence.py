@@ -101,7 +101,8 @@ class EvidenceScorer:
         self.units = units
         self.idf = idf
         self.texts = texts
-        self.titles = titles  # a local regulation's title names the place every sentence of it is about
+        self.titles = titles  # a local regulation's title names the place every sentence of it is about, as a
+        # section's title ("代表城市及区域分析 > 深圳") does for every sentence under it
         self.model, self.confidence_model = models or load_models()
         values = sorted(idf.values())
         # terms rarer than most: what a question names (an event, an edition, a person) rather than asks
@@ -162,7 +163,7 @@ class EvidenceScorer:
         return np.array([
             dense, dense - top_dense, bm25, 1.0 / (1 + rank) if rank is not None else 0.0, cover, cover_context,
             _held(ask.years, u.text, around, doc),
-            _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{u.text}", around, doc, any),
+            _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{c.section}\n{u.text}", around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
             0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind, ask.counter) else -1.0,
             scope,

@@ -147,6 +147,12 @@ def test_a_later_question_of_a_turn_is_about_the_first_ones_place_and_year(qa: Q
     assert "1432家" in a.answer and "4.1万件" in a.answer and "没有找到" not in a.answer, a.answer
 
 
+def test_a_section_titled_with_a_place_is_about_that_place_in_every_sentence(qa: QA) -> None:
+    # "基础层发展芯片…有海思半导体…" does not say 深圳; the section it sits under does
+    a = qa.ask("深圳基础层有什么具有竞争力的企业？技术层又有哪家独角兽？")
+    assert "海思半导体" in a.answer and "商汤科技" in a.answer and "没有找到" not in a.answer, a.answer
+
+
 def test_every_sentence_of_a_quoted_article_is_kept(qa: QA) -> None:
     a = qa.ask("浙江省数字经济促进条例什么时候开始施行？施行后哪部法规被废止？")
     assert "2021年3月1日" in a.answer and "《浙江省信息化促进条例》同时废止" in a.answer
