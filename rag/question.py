@@ -14,13 +14,14 @@ from rag.lexicon import Lexicon, dictionary_tag, synonyms
 from rag.text import cn_to_int, tokens, word_bounds
 from rag.units import plain
 
-_ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|long)\b"
+_ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
 # the kind of figure a question asks for, from how it asks (first match wins)
 KINDS = [
     ("rank", r"第几|排名|排第|位居|位列|\brank"),
     ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
     ("year", r"哪一?年|\bwhat year\b|\bwhich year\b"),
-    ("date", r"什么时候|何时|哪天|日期|施行|生效|\bwhen\b|\bdate\b|take effect|in force"),
+    # English "when" asks only where it opens a clause ("… in 2021 when measured in RMB?" asks a size)
+    ("date", r"什么时候|何时|哪天|日期|施行|生效|(?:^|[,;]\s*|\band\s+)when\b|\bdate\b|take effect|in force"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
     ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),

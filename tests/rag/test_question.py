@@ -58,6 +58,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("哪一年开始实行河长制？", "kind", "year"),
         ("苏州的河道是无锡的多少倍？", "kind", "multiple"),
         ("How many times longer is the river in Suzhou than in Wuxi?", "kind", "multiple"),
+        ("When did the Water Law take effect?", "kind", "date"),
+        ("How large was the river fund in 2021 when measured in RMB?", "kind", "number"),  # a "when" inside asks no date
         ("占比最高的是哪一类？", "superlative", True),
         ("首个大规模治水工程叫什么？", "kind", None),  # 规模 inside a name: a name is asked, not a figure
         ("治水工程的投资规模是多少？", "kind", "money"),
