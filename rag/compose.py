@@ -214,7 +214,10 @@ class Composer:
 
     def _shared_part(self, ranked: list[Evidence], top: int = 5) -> str:
         """The heading that several of the best candidates sit under in different sub-sections ("…策略与建议"
-        over "一是…", "二是…"): a list question is answered by that heading's sections, not by one of them."""
+        over "一是…", "二是…"): a list question is answered by that heading's sections, not by one of them, unless
+        the two best sit in the same one (the question is about that sub-section)."""
+        if len(ranked) >= 2 and ranked[0].chunk.section and ranked[0].chunk.section == ranked[1].chunk.section:
+            return ""
         parts: dict[str, set[str]] = {}
         for e in ranked[:top]:
             c = e.chunk

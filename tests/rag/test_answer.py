@@ -241,6 +241,12 @@ def test_a_list_question_on_a_table_gets_every_row_with_the_asked_date_under_its
     assert len(a.citations) == 3
 
 
+def test_a_question_on_one_recommendation_gets_its_body_not_the_list_of_all(qa: QA) -> None:
+    a = qa.ask("报告对智能算法的研究提出了哪些建议？")
+    assert "因果推断" in a.answer and "区块链" in a.answer, a.answer
+    assert "统筹区域发展" not in a.answer, a.answer  # another recommendation's heading
+
+
 @known("a list question whose section the retrieval does not reach")
 def test_list_questions_gather_every_item_in_source_order(qa: QA) -> None:
     a = qa.ask("报告提出了哪些发展建议？")
