@@ -84,7 +84,7 @@ def _contains(haystack: str, needle: str) -> bool:
 
 def score_row(row: Row, answer: Answer, retrieved: list[str], doc_text: Callable[[str], str]) -> dict[str, Any]:
     """The verdict on one answer; every field is something a user would notice."""
-    text = answer.answer
+    text = re.sub(r"\[\d+\]", "", answer.answer)  # a citation marker is not part of what is said ("98元[1]。")
     groups_found = [any(_contains(text, alt) for alt in g) for g in row.must_include]
     correct = (not answer.abstained and all(groups_found)) if row.answerable else answer.abstained
     cited = [c.quote + "\n" + c.text for c in answer.citations]
@@ -93,10 +93,9 @@ def score_row(row: Row, answer: Answer, retrieved: list[str], doc_text: Callable
     supporting = [any(_contains(c, a) for a in alts) for c in cited]
     unsupported = []
     if not answer.abstained:
-        body = re.sub(r"\[\d+\]", "", text)
         # a number the user wrote ("第一个", "2023年") and the answer repeats when it names what is asked is not a claim
         passages = [c.quote for c in answer.citations] + [c.text for c in answer.citations] + [row.question]
-        unsupported = [n for n in checked_numbers(body) if not number_supported(n, passages)]
+        unsupported = [n for n in checked_numbers(text) if not number_supported(n, passages)]
     bad_quotes = [c.quote for c in answer.citations if not quote_is_verbatim(c.quote, doc_text(c.document_id))]
     hit_rank = next((i + 1 for i, p in enumerate(retrieved) if any(_contains(p, e) for e in row.evidence)), None)
     return {

@@ -43,6 +43,10 @@ def test_matching_normalises_width_space_and_thousands_separators() -> None:
     assert score(row(must_include=[["4130.27亿元"]]), answer("峰值 ４,１３０.２７ 亿元[1]"))["correct"]
 
 
+def test_citation_markers_are_not_part_of_what_the_answer_says() -> None:
+    assert score(row(must_include=[["82亿美元。"]]), answer("规模达到82亿美元[1]。"))["correct"]
+
+
 def test_every_group_is_required_and_any_alternative_counts() -> None:
     assert score(row(), answer("82亿美元，位居第3[1]"))["correct"]
     verdict = score(row(), answer("82亿美元[1]"))
