@@ -179,7 +179,10 @@ class Composer:
         chunk = self.units.chunk_of[u.chunk_id]
         if u.kind == "item":
             i = self.units.by_id[u.id]
-            while i > 0 and self.units.units[i].kind == "item" and self.units.units[i].chunk_id == u.chunk_id:
+            # back over the items, and over clauses ending in "；" (an item whose enumerator the text lost)
+            while i > 0 and self.units.units[i].chunk_id == u.chunk_id and (
+                self.units.units[i].kind == "item" or self.units.units[i].text.endswith("；")
+            ):
                 i -= 1
             opening = self.units.units[i]
             return opening if opening.kind == "intro" and opening.doc_id == u.doc_id else u

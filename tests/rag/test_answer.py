@@ -233,6 +233,13 @@ def test_a_list_question_is_answered_by_the_article_that_opens_the_list(qa: QA, 
     assert f"{article}规定" in a.answer and all(x in a.answer for x in items), a.answer
 
 
+def test_a_list_is_whole_when_its_first_items_lost_their_enumerators(qa: QA) -> None:
+    # the text writes "研究制定…；" and "建立健全…；" without "（一）"/"（二）", then "（三）…" onwards
+    a = qa.ask("深圳市人工智能伦理委员会要发布哪些伦理安全指南？")
+    for item in ("研究制定人工智能领域的伦理安全规范", "（三）分析研判数据和算法", "（四）发布人工智能伦理安全实践指南", "（六）其他应当开展的活动"):
+        assert item in a.answer, (item, a.answer)
+
+
 def test_a_list_question_on_a_table_gets_every_row_with_the_asked_date_under_its_header(qa: QA) -> None:
     a = qa.ask("2021年11月获批的国家新一代人工智能创新发展试验区有哪些？")
     lines = a.answer.splitlines()
