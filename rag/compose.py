@@ -60,7 +60,9 @@ class Composer:
             best = _about_focus(ask, ranked)
             if not ask.kind and (body := self.units.under(ask.quoted)):
                 self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
-            elif ask.section and not ask.kind and reading.intent != "define" and (under := self._under(ask.section)):
+            elif ask.section and not ask.kind and reading.intent != "define" and (
+                under := self._under(ask.section, docs=ask.doc_ids, chapters=reading.intent == "open")
+            ):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := self._table_total(best)):
                 draft.sentences.append(total)
@@ -192,16 +194,27 @@ class Composer:
                 return min(intros, key=lambda x: abs(x.start - u.start))
         return u
 
-    def _under(self, heading: str, listed_only: bool = False) -> list[tuple[str, list[Unit]]]:
+    def _under(
+        self, heading: str, listed_only: bool = False, docs: list[str] | None = None, chapters: bool = False,
+    ) -> list[tuple[str, list[Unit]]]:
         """What a heading stands over, wherever it is written (in the contents or above its section): the body of
-        its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…")."""
+        its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…").
+        A law's chapter stands over the opening sentence of each of its articles, for an open question only
+        (`chapters`): a fact or list question about it is answered by the evidence in its articles."""
         key = plain(heading)
         if len(key) < 2:
             return []
-        chunks = [c for c in self.units.chunk_of.values() if key in self.plain_context[c.id]]
+        chunks = [c for c in self.units.chunk_of.values() if key in self.plain_context[c.id] and (not docs or c.doc_id in docs)]
         if not chunks:
             return []
         chunks = [c for c in chunks if c.doc_id == chunks[0].doc_id]
+        if chunks[0].article:
+            if not chapters:
+                return []
+            articles: dict[str, list[Unit]] = {}
+            for c in chunks:
+                articles.setdefault(c.article, []).extend(self.units.units[i] for i in self.units.positions.get(c.id, []))
+            return [("", [v[0] for v in articles.values() if v][:OPEN_MAX])]
         sections: dict[str, list[Unit]] = {}
         for c in chunks:
             body = [self.units.units[i] for i in self.units.positions.get(c.id, [])]

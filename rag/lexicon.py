@@ -16,8 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.types import Chunk, DocumentInfo
+from rag.units import plain
 
-SCHEMA = 1  # bump when the way a lexicon is derived changes; old indexes then ask for a rebuild
+SCHEMA = 2  # bump when the way a lexicon is derived changes; old indexes then ask for a rebuild
 GLOSSARY = Path(__file__).resolve().parent / "data" / "glossary.json"
 _PLACE_SUFFIX = ("市", "省", "县", "区", "州")
 
@@ -60,6 +61,8 @@ def build(docs: list[DocumentInfo], texts: dict[str, str], chunks: list[Chunk]) 
     headings = sorted({
         part for c in chunks for part in c.section.split(" > ")
         if 2 <= len(part) <= 20 and part != "题注" and "《" not in part and part not in titles
+    } | {  # a law's chapter ("第六章 浦东新区数据改革"), when its title says more than a common heading ("附则")
+        c.chapter.strip() for c in chunks if c.article and len(plain(c.chapter)) >= 5
     })
     english = dict(glossary())
     for place in places:

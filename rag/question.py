@@ -247,7 +247,8 @@ class Reader:
             m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
             m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
             ask.defines = m.group(1) if m else ""
-        named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h) in plain(text)]
+        said = plain(text).replace("的", "")  # "浦东新区的数据改革" names the chapter "浦东新区数据改革"
+        named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h).replace("的", "") in said]
         ask.section = max(named, key=len) if named else ""
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
             if _LIST.search(text) or (ask.kind != "year" and _NAME.search(text)):

@@ -27,7 +27,7 @@ def is_heading(line: str) -> bool:
 def plain(heading: str) -> str:
     """A heading without numbering or spaces, to match one heading written two ways ("05 市场 概况" in the
     contents, "市场概况" above the section)."""
-    return re.sub(r"^(?:\d+|[一二三四五六七八九十]+[是、.])\s*|\s+", "", heading)
+    return re.sub(r"^(?:\d+|[一二三四五六七八九十]+[是、.]|第[一二三四五六七八九十]+[章节])\s*|\s+", "", heading)
 
 
 def table_header(chunk: Chunk) -> str:

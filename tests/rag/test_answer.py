@@ -233,6 +233,13 @@ def test_a_list_question_is_answered_by_the_article_that_opens_the_list(qa: QA, 
     assert f"{article}规定" in a.answer and all(x in a.answer for x in items), a.answer
 
 
+def test_an_open_question_naming_a_law_chapter_gets_each_of_its_articles(qa: QA) -> None:
+    a = qa.ask("概括一下上海市数据条例对浦东新区的数据改革有什么规定。")  # the chapter is "浦东新区数据改革"
+    for article in ("第六十五条", "第六十七条", "第六十九条"):
+        assert f"{article}规定" in a.answer, (article, a.answer)
+    assert "临港新片区" in a.answer and "数据交易所" in a.answer
+
+
 def test_a_list_is_whole_when_its_first_items_lost_their_enumerators(qa: QA) -> None:
     # the text writes "研究制定…；" and "建立健全…；" without "（一）"/"（二）", then "（三）…" onwards
     a = qa.ask("深圳市人工智能伦理委员会要发布哪些伦理安全指南？")
