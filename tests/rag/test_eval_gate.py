@@ -20,15 +20,15 @@ from tests.conftest import DATA, RGB
 GATES = {
     "dev.jsonl": ["answer_accuracy=0.95", "citation_accuracy=0.95", "abstention_accuracy=1.0", "unsupported_number_answers=0", "non_verbatim_quotes=0", "hit@5=0.9"],
     "heldout.jsonl": ["answer_accuracy=0.9", "abstention_accuracy=0.5", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "heldout2.jsonl": ["answer_accuracy=0.8", "abstention_accuracy=0.5", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind1.jsonl": ["answer_accuracy=0.55", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind2.jsonl": ["answer_accuracy=0.65", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind3.jsonl": ["answer_accuracy=0.55", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind4.jsonl": ["answer_accuracy=0.75", "abstention_accuracy=0.6", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind5.jsonl": ["answer_accuracy=0.68", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
-    "blind6.jsonl": ["answer_accuracy=0.74", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "heldout2.jsonl": ["answer_accuracy=0.85", "abstention_accuracy=0.5", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind1.jsonl": ["answer_accuracy=0.65", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind2.jsonl": ["answer_accuracy=0.72", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind3.jsonl": ["answer_accuracy=0.68", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind4.jsonl": ["answer_accuracy=0.82", "abstention_accuracy=0.6", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind5.jsonl": ["answer_accuracy=0.70", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind6.jsonl": ["answer_accuracy=0.82", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
 }
-RGB_GATES = ["answer_accuracy=0.82", "abstention_accuracy=0.62", "unsupported_number_answers=0", "non_verbatim_quotes=0"]
+RGB_GATES = ["answer_accuracy=0.84", "abstention_accuracy=0.62", "unsupported_number_answers=0", "non_verbatim_quotes=0"]
 
 
 def args(dataset: Path, **kw: object) -> argparse.Namespace:
