@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from rag.evidence import Evidence, Verdict
 from rag.question import Ask, Reading
 from rag.retrieve import UnitIndex
+from rag.tables import as_table, rows_dated_alike, table_total
 from rag.text import numbers, tokens
 from rag.types import Chunk, Citation, Unit
 from rag.units import header_of, plain, table_header
@@ -64,11 +65,10 @@ class Composer:
                 under := self._under(ask.section, docs=ask.doc_ids, chapters=reading.intent == "open")
             ):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
-            elif ask.kind == "count" and (total := self._table_total(best)):
+            elif ask.kind == "count" and (total := table_total(self.units, best)):
                 draft.sentences.append(total)
-            elif reading.intent in ("open", "list") and len(found) == 1 and (rows := self._rows_dated_alike(best, ask)):
-                header = table_header(rows[0][1])
-                draft.sentences.append((_table(header, *(u.text for u, _ in rows)), rows))
+            elif reading.intent in ("open", "list") and len(found) == 1 and (rows := rows_dated_alike(self.units, best, ask)):
+                draft.sentences.append((as_table(table_header(rows[0][1]), *(u.text for u, _ in rows)), rows))
             elif reading.intent in ("open", "list") and len(found) == 1:
                 best = _runner_up_opening_a_list(best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
@@ -252,36 +252,6 @@ class Composer:
                 text, cites = draft.sentences[before]
                 draft.sentences[before] = (f"{label}：{text}", cites)
 
-    def _table_rows(self, row: Evidence) -> list[tuple[Unit, Chunk]]:
-        """Every row of the table a row belongs to (a table may span several chunks under one header)."""
-        header = table_header(row.chunk)
-        return [
-            (self.units.units[i], c) for c in self.units.chunk_of.values()
-            if c.doc_id == row.chunk.doc_id and c.kind == "table" and table_header(c) == header
-            for i in self.units.positions.get(c.id, []) if self.units.units[i].kind == "row"
-        ]
-
-    def _rows_dated_alike(self, best: Evidence, ask: Ask) -> list[tuple[Unit, Chunk]]:
-        """A list question landing on a table row that holds the asked date ("2021年11月获批的…有哪几个"): every row
-        of the table holding it, when there are several."""
-        if best.unit.kind != "row" or not ask.years:
-            return []
-        dates = re.findall(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?", ask.text) or [f"{y}年" for y in ask.years]
-        if not all(d in best.unit.text for d in dates):
-            return []
-        rows = [(u, c) for u, c in self._table_rows(best) if all(d in u.text for d in dates)]
-        return rows if len(rows) >= 2 else []
-
-    def _table_total(self, best: Evidence) -> tuple[str, list[tuple[Unit, Chunk]]] | None:
-        """"一共有多少个" over a numbered table: the number of its last row, citing that row."""
-        if best.unit.kind != "row" or not re.match(r"\d+\t", best.unit.text):
-            return None
-        header = table_header(best.chunk)
-        rows = [(u, c) for u, c in self._table_rows(best) if re.match(r"\d+\t", u.text)]
-        last, chunk = max(rows, key=lambda r: int(r[0].text.split("\t")[0]))
-        n = last.text.split("\t")[0]
-        return f"共{n}个，表中最后一行为：\n{_table(header, last.text)}", [(last, chunk)]
-
     def _following(self, u: Unit, limit: int = 12) -> list[Unit]:
         """Units after `u` in document order, within its section (or article)."""
         chunk = self.units.chunk_of[u.chunk_id]
@@ -317,7 +287,7 @@ class Composer:
                 draft.sentences.append((f"{label}：{u.text}", [(u, chunk)]))
                 continue
             if u.kind == "row":
-                draft.sentences.append((_table(table_header(chunk), u.text), [(u, chunk)]))
+                draft.sentences.append((as_table(table_header(chunk), u.text), [(u, chunk)]))
                 continue
             if u.kind == "cell":  # the column header is a label, not part of the quote
                 draft.sentences.append((f"{header_of(u, chunk)}：{u.text}", [(u, chunk)]))
@@ -407,14 +377,6 @@ def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
         n=n, chunk_id=chunk.id, document_id=chunk.doc_id, title=title, quote=u.text, text=chunk.text,
         page=chunk.page or None, section=chunk.place(), start=u.start, end=u.end, header=header_of(u, chunk),
     )
-
-
-def _table(header: str, *rows: str) -> str:
-    cells = [h.strip() for h in header.split("\t")] if header else []
-    values = [[v.strip() for v in row.split("\t")] for row in rows]
-    if not cells or any(len(cells) != len(v) for v in values):
-        return "\n".join("｜".join(v) for v in values)
-    return "\n".join(["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)] + ["| " + " | ".join(v) + " |" for v in values])
 
 
 def _section_key(chunk: Chunk) -> tuple[str, str]:
