@@ -7,7 +7,6 @@ the in-process pipeline or a running server through a small `Target` protocol.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, Protocol
 
 from rag.text import checked_numbers, normalize
 from rag.types import Answer
-from rag.verify import number_supported, quote_is_verbatim
+from rag.verify import MARKER, number_supported, quote_is_verbatim
 
 KS = (1, 3, 5, 10)
 METRICS_HIGHER_IS_BETTER = {
@@ -84,7 +83,7 @@ def _contains(haystack: str, needle: str) -> bool:
 
 def score_row(row: Row, answer: Answer, retrieved: list[str], doc_text: Callable[[str], str]) -> dict[str, Any]:
     """The verdict on one answer; every field is something a user would notice."""
-    text = re.sub(r"\[\d+\]", "", answer.answer)  # a citation marker is not part of what is said ("98元[1]。")
+    text = MARKER.sub("", answer.answer)  # a citation marker is not part of what is said ("98元[1]。")
     groups_found = [any(_contains(text, alt) for alt in g) for g in row.must_include]
     correct = (not answer.abstained and all(groups_found)) if row.answerable else answer.abstained
     cited = [c.quote + "\n" + c.text for c in answer.citations]
