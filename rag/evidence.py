@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.question import ARTICLE, KIND_UNITS, SAME_COUNTER, Ask
 from rag.retrieve import UnitIndex
-from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, tokens
+from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, month_day, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -206,14 +206,13 @@ class EvidenceScorer:
         if not ranked:
             return Verdict(0.0, False, [])
         best = ranked[0]
-        scope = best.chunk.context + best.chunk.text
+        scope = month_day(best.chunk.context + best.chunk.text)
         missing = [x for x in ask.years + ask.ordinals if x not in scope]
         # what another document says is answered where it is named, not by a longer title that contains it
         missing += [f"《{t}》" for t in ask.cited if not re.search(rf"(?<![\u4e00-\u9fff]){re.escape(t)}", scope)]
         if best.x[FEATURES.index("scope")] < 0:
             missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
-        if ask.places and not any(place_stem(p) in scope for p in ask.places):
-            missing += ask.places
+        missing += [p for p in ask.places if place_stem(p) not in scope]  # "韩国在卡塔尔…": each place pins it
         if ask.articles and ask.doc_ids and not _article(ask, best.chunk):
             missing += [m.group(0) for m in ARTICLE.finditer(ask.text)] or [f"第{n}条" for n in ask.articles]
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon, dictionary_tag, synonyms
-from rag.text import cn_to_int, tokens, word_bounds
+from rag.text import cn_to_int, month_day, tokens, word_bounds
 from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
@@ -54,6 +54,8 @@ _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
 _NAME = re.compile(r"什么|谁|哪")  # what, who or which, not how many
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|次|期|批|轮|季|代)")
+# a part of a year the evidence must name as it must name the year: 首日, 下半年, 一季度, 8月, 10月29日 ("10·29")
+_PERIOD = re.compile(r"首日|[上下]半年|前?[一二三四]季度|(?<!\d)\d{1,2}月(?:\d{1,2}日)?(?!\d)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
@@ -68,7 +70,7 @@ class Ask:
     focus: str = ""  # the coordinated item this part is about ("深圳"), "" for the whole question
     places: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
-    ordinals: list[str] = field(default_factory=list)  # 第二届: an edition the evidence must name
+    ordinals: list[str] = field(default_factory=list)  # 第二届, 下半年: an edition or a period the evidence must name
     scope: str = ""  # "world", "china" or ""
     kind: str | None = None
     counter: str = ""  # the measure word a count is asked in ("多少家": 家), which the figure must carry
@@ -218,7 +220,7 @@ class Reader:
         places += self._unknown_places(bare)
         ask.places = [p for p in places if not any(p != q and p in q for q in places)]
         ask.years = re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", bare)
-        ask.ordinals = _ORDINAL.findall(bare)
+        ask.ordinals = _ORDINAL.findall(bare) + _PERIOD.findall(month_day(bare))
         ask.quoted = _QUOTED.findall(bare)
         ask.articles = [n for n in (cn_to_int(m) for m in ARTICLE.findall(text)) if n]
         ask.doc_ids = self._documents(text)

@@ -88,6 +88,11 @@ def numbers(text: str) -> list[str]:
     return out
 
 
+def month_day(text: str) -> str:
+    """News writes a day "10·29" as often as "10月29日"; the second spelling, for matching."""
+    return re.sub(r"(?<![\d.])(1[0-2]|0?[1-9])[·•](3[01]|[12]\d|0?[1-9])(?![\d.])", r"\1月\2日", text)
+
+
 def checked_numbers(text: str) -> list[str]:
     """Every number an answer must back with a quote: Arabic with units, and counting Chinese numerals."""
     return numbers(text) + cn_numbers(text)
