@@ -44,7 +44,9 @@ _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲
 _INSTRUCTION = re.compile(r"(?:请|帮我|麻烦)?(?:简要|简单)?(?:概括|总结|概述|综述|介绍|说说|谈谈|讲讲)(?:一下)?|^请")
 _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\b|\blist\b", re.I)
 _COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
-_DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bwhat is\b|\bdefin", re.I)
+# English "what is" defines only a bare term ("What is personal information?"), not "what is the share of …"
+_DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bdefin|\bmeaning of\b|\bwhat does .+ mean\b|"
+                     r"\bwhat (?:is|are) (?!the\b)(?:an? )?[a-z][\w'-]*(?: [a-z][\w'-]*){0,3}\s*\??$", re.I)
 _WORLD = re.compile(r"全球|世界|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
