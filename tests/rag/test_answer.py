@@ -95,6 +95,8 @@ def test_filters_restrict_the_documents(qa: QA) -> None:
     [
         "2022年杭州人工智能产业营收是多少？", "ChatGPT的用户数是多少？",
         "南京有多少家人工智能企业？",
+        "2021年上半年深圳人工智能相关企业数量是多少？",  # the report gives the year's figure, not the half-year's
+        "深圳在浙江省的人工智能企业数量是多少？",  # every place asked pins the answer, not any one of them
         # a plan the report only names: not answered from another plan whose longer title contains its name
         "按照《新一代人工智能发展规划》，到2030年人工智能核心产业规模要达到多少？",
         pytest.param("上海的人工智能企业数量是多少？", marks=known("a place listed beside another place's figure counts as covered")),

@@ -51,6 +51,10 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("2020年全球的市场规模是多少？", "scope", "world"),
         ("我国的市场规模是多少？", "scope", "china"),
         ("第二届河道论坛在哪里举办？", "ordinals", ["第二届"]),
+        ("2023年下半年苏州河道清淤首日完成多少公里？", "ordinals", ["下半年", "首日"]),  # a period pins it as a year does
+        ("10·29河道事故的死亡人数", "ordinals", ["10月29日"]),
+        ("What is river governance?", "intent", "define"),
+        ("What is the share of rivers in Suzhou?", "intent", "fact"),  # "what is the …" asks a fact
         ("《水法》第十二条规定了什么？", "articles", [12]),
         ("《水法》什么时候施行？", "doc_ids", ["water-law"]),
         ("苏州河道条例和水法哪个先施行？", "compare", True),
