@@ -127,7 +127,9 @@ class EvidenceScorer:
         dense_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -dense[i]))}
         sparse_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -sparse[i]))}
         top_dense, top_sparse = float(dense.max()), float(sparse.max()) or 1.0
-        weights = {t: self.idf.get(t, 1.0) for t in ask.terms}
+        # a word no unit uses ("点头", "砸钱": the asker's, not the documents') can be covered by no candidate: it
+        # tells them apart by nothing and only lowers every cover, so it is left out of the mass
+        weights = {t: self.idf[t] for t in ask.terms if t in self.idf}
         mass = sum(weights.values()) or 1.0
         asked_set = set(asked)
         out = []

@@ -60,6 +60,7 @@ _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|�
 _PERIOD = re.compile(r"首日|[上下]半年|前?[一二三四]季度|(?<!\d)\d{1,2}月(?:\d{1,2}日)?(?!\d)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
+_APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项种家座条所位名大][\u4e00-\u9fff]{0,4}$")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
 
@@ -161,12 +162,17 @@ class Reader:
                    for c in re.finditer(_CONJ, part[m.start() : m.end()])):
                 continue  # a conjunction's character inside a word ("不同", "以及时") joins nothing
             items = [x for x in re.split(_CONJ, part[m.start() : m.end()]) if x]
+            # "未成年人和老年人这两类用户各…": an appositive that counts the items asks of each of them
+            counted = _APPOSITIVE.search(items[-1]) if len(items) >= 2 else None
+            counted = counted if counted and cn_to_int(counted.group(1)) == len(items) and counted.start() else None
+            if counted:
+                items[-1] = items[-1][: counted.start()]
             items = self._trim(items)
             if len(items) < 2:
                 continue
             known = sum(1 for x in items if self._is_name(x))
             after = part[m.end() :]
-            if known >= 2 or (_DISTRIBUTIVE.search(after) and all(len(x) <= 12 for x in items)):
+            if known >= 2 or ((counted or _DISTRIBUTIVE.search(after)) and all(len(x) <= 12 for x in items)):
                 start = part.index(items[0], m.start())
                 best = (start, m.end(), items)
                 break
@@ -185,8 +191,9 @@ class Reader:
         if names:
             items[0] = max(names, key=len)
             return items
-        width = len(items[-1])
-        first = first[-width:] if len(first) > width else first
+        width = len(items[-1])  # from the last word boundary that leaves it as long ("对未成年人和老年人" → 未成年人)
+        if len(first) > width:
+            first = first[max((b for b in word_bounds(first) if b <= len(first) - width), default=len(first) - width) :]
         items[0] = re.sub(r"^(?:对于|关于|对|在|从|把|向|给|比|将|就|与)", "", first) or first  # a preposition opens no item
         return items
 

@@ -38,6 +38,12 @@ def test_a_topic_joined_by_and_is_not_split(reader: Reader) -> None:
     assert len(r.asks) == 1 and r.intent == "open"
 
 
+def test_an_appositive_counting_the_items_asks_of_each(reader: Reader) -> None:
+    r = reader.read("河道条例对防洪和供水这两项工作各提了哪些要求？")
+    assert [a.focus for a in r.asks] == ["防洪", "供水"]
+    assert r.asks[1].text == "河道条例对供水各提了哪些要求"  # the appositive goes, the rest of the question stays
+
+
 def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(reader: Reader) -> None:
     r = reader.read("2021年苏州的河道总长是多少？在全省排第几？")
     assert len(r.asks) == 2
