@@ -96,9 +96,10 @@ class EvidenceScorer:
 
     def __init__(
         self, units: UnitIndex, idf: dict[str, float], texts: dict[str, str], titles: dict[str, str],
-        models: tuple[Model, Model] | None = None,
+        models: tuple[Model, Model] | None = None, names: dict[str, list[str]] | None = None,
     ) -> None:
         self.units = units
+        self.names = names or {}  # each document's title and aliases
         self.idf = idf
         self.texts = texts
         self.titles = titles  # a local regulation's title names the place every sentence of it is about, as a
@@ -122,6 +123,11 @@ class EvidenceScorer:
             pool |= set(units.positions.get(p.chunk.id, []))
         if allowed is not None:
             pool = {i for i in pool if units.units[i].chunk_id in allowed}
+        if ask.doc_ids:  # what a named law says is not another law's rule; another document answers where it cites it
+            named = [n for d in ask.doc_ids for n in self.names.get(d, [])]
+            chunks = {units.units[i].chunk_id for i in pool}
+            cites = {c for c in chunks if units.chunk_of[c].doc_id in ask.doc_ids or any(n in units.chunk_of[c].text for n in named)}
+            pool = {i for i in pool if units.units[i].chunk_id in cites}
         if not pool:
             return []
         dense_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -dense[i]))}

@@ -101,7 +101,9 @@ class QA:
             self._loaded = Loaded(
                 retriever=retriever,
                 reader=Reader(retriever.lexicon, "\n".join(texts.values())),
-                scorer=EvidenceScorer(retriever.units, idf_table(retriever.units.tokens), texts, titles),
+                scorer=EvidenceScorer(
+                    retriever.units, idf_table(retriever.units.tokens), texts, titles, names=retriever.lexicon.titles,
+                ),
                 composer=Composer(retriever.units, titles),
                 texts=texts,
             )

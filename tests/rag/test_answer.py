@@ -108,6 +108,13 @@ def test_questions_the_documents_do_not_answer_are_abstained(qa: QA, question: s
     assert a.answer.startswith("文档中没有找到") and len(a.related) >= 1
 
 
+def test_a_named_law_is_answered_from_itself_or_from_a_document_citing_it(qa: QA) -> None:
+    a = qa.ask("《上海市数据条例》对非法交易数据的最高罚款是多少？")  # the Shenzhen regulation's fine is not Shanghai's
+    assert a.abstained, a.answer
+    cited = qa.ask("报告提到上海在人工智能制度创新上要为《上海数据条例》制定哪个专章？")
+    assert "浦东专章" in cited.answer and cited.citations[0].document_id == "ai-industry-report-2022"
+
+
 def test_a_question_about_china_is_not_answered_with_a_world_figure(qa: QA) -> None:
     a = qa.ask("2022年我国人工智能市场规模是多少？")
     assert a.abstained, a.answer
