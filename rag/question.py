@@ -60,7 +60,9 @@ _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|�
 _PERIOD = re.compile(r"首日|[上下]半年|前?[一二三四]季度|(?<!\d)\d{1,2}月(?:\d{1,2}日)?(?!\d)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
+_FUNCTION_TAG = r"[dpcryeo]|u\w*"
 _APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项种家座条所位名大][\u4e00-\u9fff]{0,4}$")
+_ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
 
@@ -116,6 +118,7 @@ class Reader:
         reading = Reading(text=text, english=english, intent=intent, asks=[], compare=bool(_COMPARE.search(text)),
                           absent=self._absent(text))
         parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", text) if len(p.strip(" ，,。")) >= 2] or [text]
+        parts = [c for p in parts for c in _clauses(p)]
         if english:  # the Chinese of the words the lexicon knows goes with each part (for BM25 and names)
             parts = [self._expand(p) for p in parts]
         subject = self._subject(parts[0])
@@ -128,7 +131,8 @@ class Reader:
                 # "2021年深圳的企业有多少家？发明专利授权量是多少？": a later part naming no place, year, scope or
                 # document is about the first part's place and year
                 first = reading.asks[0]
-                part = "".join(f"{y}年" for y in first.years) + "".join(first.places) + part
+                said = [n for d in first.doc_ids for n in self.lexicon.titles.get(d, []) if n in parts[0]]
+                part = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="") + part
             asks = [self._ask(t, focus) for t, focus in self._split(part)]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
@@ -214,7 +218,11 @@ class Reader:
         return (part[: m.start()] if m else part).strip(" ，,")
 
     def _content(self, part: str) -> list[str]:
-        return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)]
+        """The words that say what is asked: not numbers, not asking words, not the function words jieba's
+        dictionary tags as adverb, preposition, conjunction, particle, pronoun or interjection (又, 为了, 这种),
+        except a superlative (最早), which the evidence must say."""
+        return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)
+                and (_SUPERLATIVE.fullmatch(t) or not re.fullmatch(_FUNCTION_TAG, dictionary_tag(t)))]
 
     # -- one ask ---------------------------------------------------------------------------------------
 
@@ -318,6 +326,12 @@ class Reader:
                 found.append(zh)
                 low = re.sub(rf"\b{re.escape(en)}\b", " ", low)
         return text + (" " + " ".join(dict.fromkeys(found)) if found else "")
+
+
+def _clauses(part: str) -> list[str]:
+    """"…是哪天修订通过的，又从什么时候开始施行": clauses that each ask something are questions of their own."""
+    clauses = [c.strip() for c in re.split(r"[，,]", part) if c.strip()]
+    return clauses if len(clauses) >= 2 and all(_ASKS.search(c) for c in clauses) else [part]
 
 
 def _only(text: str, keep: str, places: list[str]) -> str:

@@ -38,6 +38,17 @@ def test_a_topic_joined_by_and_is_not_split(reader: Reader) -> None:
     assert len(r.asks) == 1 and r.intent == "open"
 
 
+def test_function_words_are_not_what_is_asked(reader: Reader) -> None:
+    terms = reader.read("我只是为了这种情况，河道条例又从什么时候开始施行？").asks[0].terms
+    assert "施行" in terms and not {"我", "只是", "为了", "这种", "又"} & set(terms)
+
+
+def test_clauses_that_each_ask_are_asks_of_their_own(reader: Reader) -> None:
+    r = reader.read("《水法》是哪天通过的，又从什么时候开始施行？")
+    assert len(r.asks) == 2 and r.asks[1].kind == "date" and r.asks[1].doc_ids == ["water-law"]
+    assert len(reader.read("苏州有几千条河道，河长是谁？").asks) == 1  # 几千 counts, it does not ask
+
+
 def test_an_appositive_counting_the_items_asks_of_each(reader: Reader) -> None:
     r = reader.read("河道条例对防洪和供水这两项工作各提了哪些要求？")
     assert [a.focus for a in r.asks] == ["防洪", "供水"]
