@@ -149,7 +149,7 @@ class Composer:
         if len(structural) >= OPEN_MIN or intent == "list" and len(structural) > 1:
             return structural[:LIST_MAX]
         key = _section_key(self.units.chunk_of[best.unit.chunk_id])
-        scored = [e for e in ranked if _section_key(e.chunk) == key and e.unit.kind not in ("heading", "header")]
+        scored = [e for e in ranked if _within(e.chunk, key) and e.unit.kind not in ("heading", "header")]
         chosen = {u.id: u for u in structural}
         # a summary spans the section's sub-points: first the best unit of each sub-point, then the rest; when the
         # question names sub-points ("创新平台和发展格局"), those alone, each with all it says
@@ -305,7 +305,7 @@ class Composer:
         score = {e.unit.id: e.score for e in ranked}
         best: dict[str, Unit] = {}
         for c in self.units.chunk_of.values():
-            if _section_key(c) != key:
+            if not _within(c, key):
                 continue
             for u in (self.units.units[i] for i in self.units.positions.get(c.id, [])):
                 label = self._label(u) if u.kind not in ("heading", "header") else ""
@@ -381,6 +381,12 @@ def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
 
 def _section_key(chunk: Chunk) -> tuple[str, str]:
     return chunk.doc_id, chunk.article or chunk.section or chunk.chapter
+
+
+def _within(chunk: Chunk, key: tuple[str, str]) -> bool:
+    """Whether a chunk sits in a section or in a sub-section of it ("深圳 > 发展红利" in "深圳")."""
+    own = _section_key(chunk)
+    return own[0] == key[0] and (own[1] == key[1] or own[1].startswith(key[1] + " > "))
 
 
 def _is_heading_chunk_of(parent: Chunk, child: Chunk) -> bool:
