@@ -132,7 +132,8 @@ class Reader:
                 # document is about the first part's place and year
                 first = reading.asks[0]
                 said = [n for d in first.doc_ids for n in self.lexicon.titles.get(d, []) if n in parts[0]]
-                part = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="") + part
+                pins = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="")
+                part = f"{pins} {part}" if english and pins else pins + part
             asks = [self._ask(t, focus) for t, focus in self._split(part)]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
@@ -330,6 +331,9 @@ class Reader:
 
 def _clauses(part: str) -> list[str]:
     """"…是哪天修订通过的，又从什么时候开始施行": clauses that each ask something are questions of their own."""
+    if _is_english(part):  # "When was it adopted, and when did it take effect?"
+        clauses = [c.strip() for c in re.split(r",?\s+and\s+(?=(?:when|what|how|which|who|where)\b)", part, flags=re.I)]
+        return [c for c in clauses if c] or [part]
     clauses = [c.strip() for c in re.split(r"[，,]", part) if c.strip()]
     return clauses if len(clauses) >= 2 and all(_ASKS.search(c) for c in clauses) else [part]
 

@@ -47,6 +47,8 @@ def test_clauses_that_each_ask_are_asks_of_their_own(reader: Reader) -> None:
     r = reader.read("《水法》是哪天通过的，又从什么时候开始施行？")
     assert len(r.asks) == 2 and r.asks[1].kind == "date" and r.asks[1].doc_ids == ["water-law"]
     assert len(reader.read("苏州有几千条河道，河长是谁？").asks) == 1  # 几千 counts, it does not ask
+    english = reader.read("When was the Water Law adopted, and when did it take effect?")
+    assert len(english.asks) == 2 and english.asks[1].kind == "date"
 
 
 def test_an_appositive_counting_the_items_asks_of_each(reader: Reader) -> None:
