@@ -167,7 +167,7 @@ class Reader:
                    for c in re.finditer(_CONJ, part[m.start() : m.end()])):
                 continue  # a conjunction's character inside a word ("不同", "以及时") joins nothing
             items = [x for x in re.split(_CONJ, part[m.start() : m.end()]) if x]
-            # "未成年人和老年人这两类用户各…": an appositive that counts the items asks of each of them
+            # "对学生和教师这两类人员各…": an appositive that counts the items asks of each of them
             counted = _APPOSITIVE.search(items[-1]) if len(items) >= 2 else None
             counted = counted if counted and cn_to_int(counted.group(1)) == len(items) and counted.start() else None
             if counted:
@@ -196,7 +196,7 @@ class Reader:
         if names:
             items[0] = max(names, key=len)
             return items
-        width = len(items[-1])  # from the last word boundary that leaves it as long ("对未成年人和老年人" → 未成年人)
+        width = len(items[-1])  # from the last word boundary that leaves it as long ("对研究生和教师" → 研究生)
         if len(first) > width:
             first = first[max((b for b in word_bounds(first) if b <= len(first) - width), default=len(first) - width) :]
         items[0] = re.sub(r"^(?:对于|关于|对|在|从|把|向|给|比|将|就|与)", "", first) or first  # a preposition opens no item
@@ -330,7 +330,7 @@ class Reader:
 
 
 def _clauses(part: str) -> list[str]:
-    """"…是哪天修订通过的，又从什么时候开始施行": clauses that each ask something are questions of their own."""
+    """"…是哪年公布的，哪天起实施": clauses that each ask something are questions of their own."""
     if _is_english(part):  # "When was it adopted, and when did it take effect?"
         clauses = [c.strip() for c in re.split(r",?\s+and\s+(?=(?:when|what|how|which|who|where)\b)", part, flags=re.I)]
         return [c for c in clauses if c] or [part]
