@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from rag.lexicon import Lexicon, dictionary_tag, synonyms
+from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
 from rag.text import cn_to_int, month_day, tokens, word_bounds
 from rag.units import plain
 
@@ -60,7 +60,6 @@ _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇\d]+(?:届|�
 _PERIOD = re.compile(r"首日|[上下]半年|前?[一二三四]季度|(?<!\d)\d{1,2}月(?:\d{1,2}日)?(?!\d)")
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
-_FUNCTION_TAG = r"[dpcryeo]|u\w*"
 _APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项种家座条所位名大][\u4e00-\u9fff]{0,4}$")
 _ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
@@ -108,6 +107,7 @@ class Reader:
     def __init__(self, lexicon: Lexicon, corpus_text: str = "") -> None:
         self.lexicon = lexicon
         self.corpus = corpus_text
+        function_words()  # read once here, not on the first question
         self.names = {d: [n for n in names if len(n) >= 3] for d, names in lexicon.titles.items()}
         self.english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
 
@@ -223,7 +223,7 @@ class Reader:
         dictionary tags as adverb, preposition, conjunction, particle, pronoun or interjection (又, 为了, 这种),
         except a superlative (最早), which the evidence must say."""
         return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)
-                and (_SUPERLATIVE.fullmatch(t) or not re.fullmatch(_FUNCTION_TAG, dictionary_tag(t)))]
+                and (t not in function_words() or _SUPERLATIVE.fullmatch(t))]
 
     # -- one ask ---------------------------------------------------------------------------------------
 
