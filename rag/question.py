@@ -61,6 +61,7 @@ _PERIOD = re.compile(r"首日|[上下]半年|前?[一二三四]季度|(?<!\d)\d{
 ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
 _APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项种家座条所位名大][\u4e00-\u9fff]{0,4}$")
+# a word that asks, strictly: not 几 of 几千 (a count), not 什么 of 没什么 (a denial)
 _ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)

@@ -133,12 +133,10 @@ def add_words(words: list[str]) -> None:
             tok.add_word(w, freq=_NAME_FREQ)
 
 
+# English function words too: otherwise an English question matches the corpus's few English passages by its
+# "the" and "what" rather than by what it asks
 STOP = set("的 了 是 在 和 与 及 或 等 对 为 有 我 你 他 它 这 那 哪 么 吗 呢 吧 啊 多少 什么 怎样 怎么 如何 哪些 哪个 哪一 几 请问 "
-           "一个 是否 以及 做 方面 哪些方面 什么样 开始 时候 什么时候 何时 哪部 哪家 哪个 哪一年 哪年 大约 大概 一共 总共 分别 叫 叫什么 名称  其 中 之 于 被 将 把 从 到 上 下 个 年 ? ？ , ， 。 、 ： : ; ； 《 》 （ ） ( ) “ ” - —".split())
-
-
-STOP |= set(STOPWORDS_EN_PLUS)  # English function words: otherwise an English question matches the corpus's few English
-# passages by its "the" and "what" rather than by what it asks
+           "一个 是否 以及 做 方面 哪些方面 什么样 开始 时候 什么时候 何时 哪部 哪家 哪个 哪一年 哪年 大约 大概 一共 总共 分别 叫 叫什么 名称  其 中 之 于 被 将 把 从 到 上 下 个 年 ? ？ , ， 。 、 ： : ; ； 《 》 （ ） ( ) “ ” - —".split()) | set(STOPWORDS_EN_PLUS)
 
 
 def word_bounds(text: str) -> set[int]:
