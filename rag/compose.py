@@ -327,12 +327,8 @@ class Composer:
 
     def _subheading(self, u: Unit) -> str:
         """The heading line just above a unit inside its chunk (not the chunk's own section title)."""
-        chunk = self.units.chunk_of[u.chunk_id]
-        above = [self.units.units[i] for i in self.units.positions.get(chunk.id, []) if self.units.units[i].start < u.start]
-        heads = [x for x in above if x.kind == "heading"]
-        if not heads or plain(heads[-1].text) == plain(chunk.section.split(" > ")[-1]):
-            return ""
-        return heads[-1].text
+        above = self.units.above[self.units.by_id[u.id]]
+        return "" if plain(above) == plain(self.units.chunk_of[u.chunk_id].section.split(" > ")[-1]) else above
 
     def _comparison(self, draft: Draft, answered: list[tuple[Ask, Evidence]]) -> None:
         """Which of two quoted figures is larger, said only when both carry the same unit."""

@@ -145,7 +145,7 @@ class EvidenceScorer:
             novel = min(3, len(set(units.tokens[i]) - asked_set)) / 3
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
-                units.extent[i],
+                units.extent[i], units.above[i],
             )
             out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
         scores = self.model.logit(np.stack([e.x for e in out]))
@@ -156,7 +156,7 @@ class EvidenceScorer:
 
     def _features(
         self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,
-        weights: dict[str, float], mass: float, novel: float, extent: int,
+        weights: dict[str, float], mass: float, novel: float, extent: int, above: str,
     ) -> np.ndarray:
         text = u.text.lower()
         around = (c.context + "\n" + c.text).lower()
@@ -171,7 +171,7 @@ class EvidenceScorer:
         return np.array([
             dense, dense - top_dense, bm25, 1.0 / (1 + rank) if rank is not None else 0.0, cover, cover_context,
             _held(ask.years, u.text, around, doc),
-            _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{c.section}\n{u.text}", around, doc, any),
+            _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{c.section}\n{above}\n{u.text}", around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
             0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind, ask.counter) else -1.0,
             scope,
@@ -181,7 +181,7 @@ class EvidenceScorer:
             math.log1p(extent) / 5,  # what quoting it brings: a sentence opening a list brings the list
             0.0 if not ask.superlative else 1.0 if _SUPERLATIVE.search(u.text) else -1.0,
             0.0 if not ask.defines else 1.0 if defines(u.text, ask.defines) else -1.0,
-            0.0 if not ask.section else 1.0 if plain(ask.section) in plain(c.context) else -1.0,
+            0.0 if not ask.section else 1.0 if plain(ask.section) in plain(f"{c.context} {above}") else -1.0,
             novel,  # the share of the unit's words the question does not already say
             1.0 if u.text.rstrip("”」）)").endswith(("？", "?")) else 0.0,  # a question is not an answer
             0.0 if not ask.focus else 1.0 if ask.focus.lower() in text else 0.5 if ask.focus.lower() in around else -1.0,

@@ -200,10 +200,16 @@ class UnitIndex:
         self._bm25 = _bm25(self.tokens)
         self.positions: dict[str, list[int]] = {}  # chunk id → its units, in order
         self.headings: dict[str, list[int]] = {}  # a heading line's plain text → where it is written
+        # the heading line a unit sits under inside its chunk: a chunk's section names only the headings before
+        # it begins, not one written inside it ("成都科学城" above "规划面积: 132平方公里")
+        self.above: list[str] = []
         for i, u in enumerate(self.units):
             self.positions.setdefault(u.chunk_id, []).append(i)
             if u.kind == "heading":
                 self.headings.setdefault(plain(u.text), []).append(i)
+            prev = self.units[i - 1] if i else None
+            same = prev is not None and prev.chunk_id == u.chunk_id
+            self.above.append((prev.text if prev.kind == "heading" else self.above[i - 1]) if same and prev else "")
         # what quoting a unit brings, in characters: its text, and for a sentence that opens a list, the list
         self.extent = [len(u.text) for u in self.units]
         for i, u in enumerate(self.units):

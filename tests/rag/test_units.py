@@ -41,3 +41,12 @@ def test_headings_and_their_plain_form() -> None:
     assert not is_heading("产值达到100亿元。")
     assert plain("05 市场 概况") == plain("市场概况") == "市场概况"
     assert plain("一是统筹区域发展") == "统筹区域发展"
+
+
+def test_a_unit_knows_the_heading_line_it_sits_under_inside_its_chunk() -> None:
+    from rag.retrieve import UnitIndex
+
+    c = chunk("四川新区规划面积1578平方公里。\n科学城\n规划面积132平方公里。\n规划人口50万人。")
+    index = UnitIndex([c], {}, {u.id: [] for u in split_units(c)})
+    # the chunk's section cannot name a heading written inside it: the unit does
+    assert index.above == ["", "", "科学城", "科学城"]
