@@ -16,7 +16,8 @@ from rag.compose import Composer, Draft, citation
 from rag.embed import Embedder
 from rag.errors import IndexNotReady, InvalidInput, LLMError, NotFound
 from rag.evidence import Evidence, EvidenceScorer, Verdict
-from rag.question import Ask, Reader, Reading, is_follow_up, resolve
+from rag.followup import is_follow_up, resolve
+from rag.question import Ask, Reader, Reading
 from rag.retrieve import Filters, Reranker, Retriever
 from rag.settings import Settings
 from rag.store import VectorIndex, index_signature

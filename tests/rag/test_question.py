@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rag.evidence import holds_kind
+from rag.followup import is_follow_up, resolve
 from rag.lexicon import Lexicon
-from rag.question import Reader, is_follow_up, resolve
+from rag.question import Reader
 
 LEXICON = Lexicon(
     titles={"water-law": ["中华人民共和国水法", "水法", "Water Law"], "city-rules": ["苏州市河道管理条例", "苏州河道条例"]},
