@@ -261,7 +261,7 @@ class Composer:
         while i < len(self.units.units) and len(out) < limit:
             x = self.units.units[i]
             c = self.units.chunk_of[x.chunk_id]
-            if x.doc_id != u.doc_id or (_section_key(c) != key and not _is_heading_chunk_of(chunk, c)):
+            if not _within(c, key):
                 break
             out.append(x)
             i += 1
@@ -383,11 +383,6 @@ def _within(chunk: Chunk, key: tuple[str, str]) -> bool:
     """Whether a chunk sits in a section or in a sub-section of it ("深圳 > 发展红利" in "深圳")."""
     own = _section_key(chunk)
     return own[0] == key[0] and (own[1] == key[1] or own[1].startswith(key[1] + " > "))
-
-
-def _is_heading_chunk_of(parent: Chunk, child: Chunk) -> bool:
-    """A sub-section of the parent's section (its path extends the parent's)."""
-    return child.doc_id == parent.doc_id and bool(parent.section) and child.section.startswith(parent.section + " > ")
 
 
 def _similar(a: str, b: str) -> bool:

@@ -100,6 +100,7 @@ class EvidenceScorer:
     ) -> None:
         self.units = units
         self.names = names or {}  # each document's title and aliases
+        self._citing: dict[str, set[str]] = {}  # document id → the chunks that name it, found on first use
         self.idf = idf
         self.texts = texts
         self.titles = titles  # a local regulation's title names the place every sentence of it is about, as a
@@ -124,10 +125,8 @@ class EvidenceScorer:
         if allowed is not None:
             pool = {i for i in pool if units.units[i].chunk_id in allowed}
         if ask.doc_ids:  # what a named law says is not another law's rule; another document answers where it cites it
-            named = [n for d in ask.doc_ids for n in self.names.get(d, [])]
-            chunks = {units.units[i].chunk_id for i in pool}
-            cites = {c for c in chunks if units.chunk_of[c].doc_id in ask.doc_ids or any(n in units.chunk_of[c].text for n in named)}
-            pool = {i for i in pool if units.units[i].chunk_id in cites}
+            citing = set().union(*(self.citing(d) for d in ask.doc_ids))
+            pool = {i for i in pool if units.units[i].doc_id in ask.doc_ids or units.units[i].chunk_id in citing}
         if not pool:
             return []
         dense_order = {i: r for r, i in enumerate(sorted(pool, key=lambda i: -dense[i]))}
@@ -153,6 +152,13 @@ class EvidenceScorer:
             e.score = float(s)
         out.sort(key=lambda e: -e.score)
         return out
+
+    def citing(self, doc_id: str) -> set[str]:
+        """The chunks that name a document by its title or an alias (computed once per document)."""
+        if doc_id not in self._citing:
+            names = self.names.get(doc_id, [])
+            self._citing[doc_id] = {c.id for c in self.units.chunk_of.values() if any(n in c.text for n in names)}
+        return self._citing[doc_id]
 
     def _features(
         self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,

@@ -208,8 +208,10 @@ class UnitIndex:
             if u.kind == "heading":
                 self.headings.setdefault(plain(u.text), []).append(i)
             prev = self.units[i - 1] if i else None
-            same = prev is not None and prev.chunk_id == u.chunk_id
-            self.above.append((prev.text if prev.kind == "heading" else self.above[i - 1]) if same and prev else "")
+            if prev is None or prev.chunk_id != u.chunk_id:
+                self.above.append("")
+            else:
+                self.above.append(prev.text if prev.kind == "heading" else self.above[i - 1])
         # what quoting a unit brings, in characters: its text, and for a sentence that opens a list, the list
         self.extent = [len(u.text) for u in self.units]
         for i, u in enumerate(self.units):
