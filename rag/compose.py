@@ -70,7 +70,7 @@ class Composer:
             elif reading.intent in ("open", "list") and len(found) == 1 and (rows := rows_dated_alike(self.units, best, ask)):
                 draft.sentences.append((as_table(table_header(rows[0][1]), *(u.text for u, _ in rows)), rows))
             elif reading.intent in ("open", "list") and len(found) == 1:
-                best = _runner_up_opening_a_list(best, ranked)
+                best = _runner_up_opening_a_list(_heaviest_section(best, ranked) if reading.intent == "open" else best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
                 if under:
                     self._add_sections(draft, under)
@@ -357,6 +357,19 @@ def _runner_up_opening_a_list(best: Evidence, ranked: list[Evidence], margin: fl
     if best.unit.kind in ("intro", "item", "heading"):
         return best
     return next((e for e in ranked[1:6] if e.unit.kind == "intro" and e.score >= best.score - margin), best)
+
+
+def _heaviest_section(best: Evidence, ranked: list[Evidence], top: int = 20, margin: float = 1.0) -> Evidence:
+    """For a summary, of the sections whose best unit is close to the best, the one with the most evidence (the
+    expected number of its units that answer, a unit's score being a logit), not merely the section that holds
+    the single best sentence (a definition beside a city's section)."""
+    mass: dict[tuple[str, str], float] = {}
+    for e in ranked[:top]:
+        key = _section_key(e.chunk)
+        if key in mass or e.score >= best.score - margin:
+            mass[key] = mass.get(key, 0.0) + 1 / (1 + math.exp(-e.score))
+    heaviest = max(mass, key=lambda k: mass[k])
+    return next(e for e in ranked if _section_key(e.chunk) == heaviest)
 
 
 def _about_focus(ask: Ask, ranked: list[Evidence], margin: float = 2.0) -> Evidence:

@@ -52,6 +52,7 @@ _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational",
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
 _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
+_YES_NO = re.compile(r"能不能|可不可以|能否|可否|是否|有没有|会不会|要不要|吗[？?]?$")  # "…开不一样的价吗": not a figure
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
 _NAME = re.compile(r"什么|谁|哪")  # what, who or which, not how many
@@ -257,7 +258,7 @@ class Reader:
             ask.counter = m.group(1)
         if ask.kind is None and _WHEN.search(text):
             ask.kind = "date"
-        elif ask.kind is None and _MEASURE.search(text):
+        elif ask.kind is None and _MEASURE.search(text) and not _YES_NO.search(text):
             ask.kind = "percent" if re.search(r"率[？?]?$", text) else "number"
         # "最早是哪一年": in a when-question the extreme is the asked date itself, which no sentence calls 最早; it is
         # part of the asking, neither a superlative the evidence must say nor a word it must hold

@@ -177,6 +177,14 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_a_summary_comes_from_the_section_with_most_evidence_not_from_a_lone_definition_beside_it(qa: QA) -> None:
+    # the best single sentence is the AI definition of a Shanghai draft regulation the report quotes; the city's
+    # own section has more that answers
+    a = qa.ask("What approach does the report describe for Shanghai's AI development?")
+    assert "场景带动：" in a.answer and "试点示范：" in a.answer, a.answer
+    assert "是指" not in a.answer, a.answer
+
+
 def test_a_summary_reaches_every_labelled_column_of_its_section(qa: QA) -> None:
     a = qa.ask("上海发展人工智能采取了哪些举措？")
     # five labelled points, the first with two sentences: one of each comes before a second of any

@@ -87,6 +87,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("占比最高的是哪一类？", "superlative", True),
         ("首个大规模治水工程叫什么？", "kind", None),  # 规模 inside a name: a name is asked, not a figure
         ("治水工程的投资规模是多少？", "kind", "money"),
+        ("苏州的治水工程能不能给老客户开不一样的价？", "kind", None),  # a yes/no question asks no figure
+        ("苏州治水工程的造价？", "kind", "number"),
         ("苏州有多少家治水企业？", "counter", "家"),
         ("《太湖治理规划》的目标是什么？", "cited", ["太湖治理规划"]),  # named by a document, not one
         ("《水法》的目标是什么？", "cited", []),
