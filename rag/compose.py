@@ -119,15 +119,9 @@ class Composer:
     def _sentence_rest(self, u: Unit) -> list[Unit]:
         """An article's clause ending in "；" ("…责令改正，给予警告；") is not a whole sentence: up to two clauses that
         finish it ("拒不改正的，处…罚款。")."""
-        chunk = self.units.chunk_of[u.chunk_id]
-        rest: list[Unit] = []
-        if not chunk.article:
-            return rest
-        for x in (x for x in self._article(chunk) if x.start > u.start):
-            if len(rest) == 2 or x.para != u.para or x.kind != "sentence" or not (rest or [u])[-1].text.endswith("；"):
-                break
-            rest.append(x)
-        return rest
+        if not self.units.chunk_of[u.chunk_id].article:
+            return []
+        return [self.units.units[j] for j in self.units.rest[self.units.by_id[u.id]]]
 
     def _corroborating(self, best: Evidence, ranked: list[Evidence], margin: float = 1.5) -> list[Unit]:
         """Up to two close runners-up that say something the best does not (a second figure, the other half of

@@ -144,7 +144,7 @@ class EvidenceScorer:
             novel = min(3, len(set(units.tokens[i]) - asked_set)) / 3
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
-                units.extent[i], units.above[i],
+                units.extent[i], units.above[i], "".join(units.units[j].text for j in units.rest[i]),
             )
             out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
         scores = self.model.logit(np.stack([e.x for e in out]))
@@ -162,7 +162,7 @@ class EvidenceScorer:
 
     def _features(
         self, ask: Ask, u: Unit, c: Chunk, dense: float, top_dense: float, bm25: float, rank: int | None,
-        weights: dict[str, float], mass: float, novel: float, extent: int, above: str,
+        weights: dict[str, float], mass: float, novel: float, extent: int, above: str, rest: str,
     ) -> np.ndarray:
         text = u.text.lower()
         around = (c.context + "\n" + c.text).lower()
@@ -179,7 +179,7 @@ class EvidenceScorer:
             _held(ask.years, u.text, around, doc),
             _held([place_stem(p) for p in ask.places], f"{self.titles.get(c.doc_id, '')}\n{c.section}\n{above}\n{u.text}", around, doc, any),
             _held(ask.ordinals, u.text, around, doc),
-            0.0 if not ask.kind else 1.0 if holds_kind(u.text, ask.kind, ask.counter) else -1.0,
+            _kind(ask, u.text, rest),
             scope,
             0.0 if not ask.doc_ids else 1.0 if c.doc_id in ask.doc_ids else -1.0,
             _article(ask, c),
@@ -248,6 +248,16 @@ def _article(ask: Ask, c: Chunk) -> float:
     if c.article_no in ask.articles:
         return 1.0
     return 0.5 if any(f"第{int_to_cn(n)}条" in c.text for n in ask.articles) else 0.0
+
+
+def _kind(ask: Ask, text: str, rest: str) -> float:
+    """1 when the unit holds a figure of the asked kind, 0.5 when the clauses finishing its sentence do ("…责令限期
+    改正；" then "逾期不改正的，处…罚款。"), -1 when neither does; 0 when no figure is asked."""
+    if not ask.kind:
+        return 0.0
+    if holds_kind(text, ask.kind, ask.counter):
+        return 1.0
+    return 0.5 if rest and holds_kind(rest, ask.kind, ask.counter) else -1.0
 
 
 def place_stem(place: str) -> str:

@@ -25,7 +25,7 @@ KINDS = [
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
     ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
-    ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
+    ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|价格|[售定票房股油造报单市]价|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
     ("number", _ASKS_NUMBER),
 ]
 # a specific measure word after 多少/几 (not the general 个), and the words that count the same things

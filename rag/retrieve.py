@@ -212,6 +212,16 @@ class UnitIndex:
                 self.above.append("")
             else:
                 self.above.append(prev.text if prev.kind == "heading" else self.above[i - 1])
+        # a clause ending in "；" ("…责令限期改正；") is finished by up to two clauses of its paragraph ("逾期不改正的，处…")
+        self.rest: list[list[int]] = []
+        for i, u in enumerate(self.units):
+            rest: list[int] = []
+            for j in range(i + 1, min(i + 3, len(self.units))):
+                x, last = self.units[j], self.units[rest[-1] if rest else i]
+                if x.chunk_id != u.chunk_id or x.para != u.para or x.kind != "sentence" or not last.text.endswith("；"):
+                    break
+                rest.append(j)
+            self.rest.append(rest)
         # what quoting a unit brings, in characters: its text, and for a sentence that opens a list, the list
         self.extent = [len(u.text) for u in self.units]
         for i, u in enumerate(self.units):

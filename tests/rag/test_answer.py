@@ -177,6 +177,13 @@ def test_a_summary_spans_the_sub_points_of_its_section(qa: QA) -> None:
     assert "发展红利：技术红利" not in a.answer  # a sentence's own label is not prefixed with the heading above it
 
 
+def test_a_penalty_in_the_clause_that_finishes_the_sentence_counts_as_the_asked_figure(qa: QA) -> None:
+    # the article's first clause ("…责令限期改正；") holds no sum; the clause finishing its sentence does
+    a = qa.ask("在浙江，新建工程不按标准留出基站站址，逾期仍不改的，建设单位面临多少罚款？")
+    assert not a.abstained and "五万元以上二十万元以下罚款" in a.answer, a.answer
+    assert "第六十条" in a.answer
+
+
 def test_a_summary_comes_from_the_section_with_most_evidence_not_from_a_lone_definition_beside_it(qa: QA) -> None:
     # the best single sentence is the AI definition of a Shanghai draft regulation the report quotes; the city's
     # own section has more that answers

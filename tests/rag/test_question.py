@@ -13,7 +13,7 @@ LEXICON = Lexicon(
     titles={"water-law": ["中华人民共和国水法", "水法", "Water Law"], "city-rules": ["苏州市河道管理条例", "苏州河道条例"]},
     places=["苏州市", "苏州", "无锡", "常州", "江苏省"],
     headings=["河道保护措施", "发展目标"],
-    english={"suzhou": "苏州", "wuxi": "无锡", "river": "河道", "water law": "水法"},
+    english={"suzhou": "苏州", "wuxi": "无锡", "river": "河道", "water law": "水法", "suzhou-wuxi-changzhou": "苏锡常"},
 )
 
 
@@ -88,7 +88,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("首个大规模治水工程叫什么？", "kind", None),  # 规模 inside a name: a name is asked, not a figure
         ("治水工程的投资规模是多少？", "kind", "money"),
         ("苏州的治水工程能不能给老客户开不一样的价？", "kind", None),  # a yes/no question asks no figure
-        ("苏州治水工程的造价？", "kind", "number"),
+        ("苏州治水工程的造价？", "kind", "money"),  # a price is a sum of money
+        ("苏州治水工程的产量？", "kind", "number"),
         ("苏州有多少家治水企业？", "counter", "家"),
         ("《太湖治理规划》的目标是什么？", "cited", ["太湖治理规划"]),  # named by a document, not one
         ("《水法》的目标是什么？", "cited", []),
@@ -121,6 +122,11 @@ def test_english_questions_carry_the_chinese_of_known_words_in_each_part(reader:
     r = reader.read("How long is the river in Suzhou? And in Wuxi?")
     assert r.english and len(r.asks) == 2
     assert "苏州" in r.asks[0].text and "无锡" in r.asks[1].text and r.asks[0].places == ["苏州"]
+
+
+def test_an_english_region_name_is_read_whole_not_as_the_places_in_it(reader: Reader) -> None:
+    ask = reader.read("How long are the rivers of the Suzhou-Wuxi-Changzhou region?").asks[0]
+    assert "苏锡常" in ask.text and ask.places == []  # not three places the evidence must each name
 
 
 @pytest.mark.parametrize(
