@@ -283,8 +283,8 @@ def holds_kind(text: str, kind: str | None, counter: str = "") -> bool:
     measure word when the question names one (多少家: 1432家, 30余家, 十家)."""
     if counter:
         return bool(re.search(rf"[\d{CN_NUMERALS}][\d.{CN_NUMERALS}]*[万亿]?[余多]?[{SAME_COUNTER.get(counter, counter)}]", text))
-    if kind == "date":  # when: a month or a day, not only a year
-        return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月", text))
+    if kind == "date":  # when: a month, a day or a part of the year, not only a year
+        return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月|[上下]半年|季度", text))
     if kind == "year":
         return bool(re.search(r"\d{4}年", text))
     if kind == "rank":

@@ -174,6 +174,20 @@ def test_a_count_asked_in_a_measure_word_is_held_only_by_a_figure_in_it(text: st
     assert holds_kind(text, "count", "家") is held
 
 
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("苏州河道年报于10月29日发布。", True),
+        ("河道管理部门应当于每年上半年发布上一年度的治理报告。", True),  # a part of the year answers "when"
+        ("苏州每季度公布一次水质。", True),
+        ("2022年初，苏州河道治理工程最受关注。", False),  # a year's start is not when it happened
+        ("苏州于2021年开始河长制。", False),  # a year alone is asked by "哪一年"
+    ],
+)
+def test_a_when_question_is_held_by_a_month_a_day_or_a_part_of_the_year(text: str, held: bool) -> None:
+    assert holds_kind(text, "date") is held
+
+
 def test_only_the_words_of_the_name_the_question_says_leave_its_terms(reader: Reader) -> None:
     ask = reader.read("苏州河道条例规定由哪个部门负责管理？").asks[0]
     assert "河道" not in ask.terms  # a word of the name it is named by: retrieval's business
