@@ -174,7 +174,7 @@ class Reader:
             counted = counted if counted and cn_to_int(counted.group(1)) == len(items) and counted.start() else None
             if counted:
                 items[-1] = items[-1][: counted.start()]
-            items = self._trim(items)
+            items = _lead_alike(items, self._trim(items))
             if len(items) < 2:
                 continue
             known = sum(1 for x in items if self._is_name(x))
@@ -338,6 +338,16 @@ def _clauses(part: str) -> list[str]:
         return [c for c in clauses if c] or [part]
     clauses = [c.strip() for c in re.split(r"[，,]", part) if c.strip()]
     return clauses if len(clauses) >= 2 and all(_ASKS.search(c) for c in clauses) else [part]
+
+
+def _lead_alike(raw: list[str], items: list[str]) -> list[str]:
+    """"受治安管理处罚和受刑事处罚的…": a first item trimmed to the last one's length keeps the word they both
+    begin with, so each item is said the same way."""
+    if len(items) < 2 or not raw or raw[0] == items[0] or not raw[0].endswith(items[0]):
+        return items
+    cut = raw[0][: -len(items[0])]
+    lead = next((p for p in (items[-1][:2], items[-1][:1]) if cut.endswith(p) and not items[0].startswith(p)), "")
+    return [lead + items[0], *items[1:]] if lead else items
 
 
 def _only(text: str, keep: str, places: list[str]) -> str:

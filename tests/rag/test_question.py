@@ -149,6 +149,12 @@ def test_a_self_contained_question_is_not_a_follow_up(reader: Reader) -> None:
     assert not is_follow_up(question, reader.read(question).asks[0])
 
 
+def test_coordinated_items_keep_the_word_they_both_begin_with(reader: Reader) -> None:
+    r = reader.read("在苏州，受治安管理处罚和受刑事处罚的河道管理人员分别怎么处理？")
+    assert [a.focus for a in r.asks] == ["受治安管理处罚", "受刑事处罚"]
+    assert not any("受受" in a.text for a in r.asks)
+
+
 def test_a_conjunction_inside_a_word_coordinates_nothing(reader: Reader) -> None:
     r = reader.read("苏州对不同等级的河道分别怎么管理？")
     assert len(r.asks) == 1 and r.asks[0].focus == "" and "不同" in r.asks[0].text
