@@ -252,8 +252,13 @@ def _article(ask: Ask, c: Chunk) -> float:
 
 def names(item: str, text: str) -> bool:
     """Whether a text names a coordinated item, in its words if not verbatim ("受刑事处罚" in "受到刑事处罚的")."""
-    item = item.lower()
-    return item in text.lower() or all(t in text.lower() for t in tokens(item))
+    item, text = item.lower(), text.lower()
+    return item in text or all(t in text for t in _words(item))
+
+
+@lru_cache(maxsize=1024)
+def _words(item: str) -> tuple[str, ...]:
+    return tuple(tokens(item))
 
 
 def _kind(ask: Ask, text: str, rest: str) -> float:
