@@ -275,14 +275,15 @@ class Reader:
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
             if _LIST.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么": names are asked for, not a figure
-        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in text.lower()}
+        titled = _as_titled(text)
+        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in titled}
         # the name a document is named by, and the words of it, are retrieval's business (its short name is rarely
         # in its own text, and every sentence of it is about it): what is asked of it is in the other words
         # an English word asks nothing of Chinese text (the Chinese the lexicon gives it does), but a Latin name in a
         # Chinese question (APEC, iPhone) is what the evidence must be about
         english = _is_english(text)
         ask.terms = [t for t in dict.fromkeys(self._content(text))
-                     if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(t in n for n in names) and t not in asking]
+                     if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(_as_titled(t) in n for n in names) and t not in asking]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:
@@ -298,7 +299,7 @@ class Reader:
         exact = [d for d, names in self.lexicon.titles.items() if quoted & set(names)]
         if exact:
             return exact
-        low = text.lower()
+        low = _as_titled(text)
         hits = {d: max((len(n) for n in names if n.lower() in low), default=0) for d, names in self.names.items()}
         hits = {d: n for d, n in hits.items() if n}
         if not hits:
@@ -338,6 +339,11 @@ def _clauses(part: str) -> list[str]:
         return [c for c in clauses if c] or [part]
     clauses = [c.strip() for c in re.split(r"[，,]", part) if c.strip()]
     return clauses if len(clauses) >= 2 and all(_ASKS.search(c) for c in clauses) else [part]
+
+
+def _as_titled(text: str) -> str:
+    """The question lower-cased, with AI written out as titles write it ("深圳那部AI产业促进条例")."""
+    return re.sub(r"(?<![a-z])ai(?![a-z])", "人工智能", text.lower())
 
 
 def _lead_alike(raw: list[str], items: list[str]) -> list[str]:

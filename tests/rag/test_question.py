@@ -149,6 +149,12 @@ def test_a_self_contained_question_is_not_a_follow_up(reader: Reader) -> None:
     assert not is_follow_up(question, reader.read(question).asks[0])
 
 
+def test_a_title_is_named_with_ai_for_its_written_out_form() -> None:
+    lexicon = Lexicon(titles={"ai-rules": ["苏州市人工智能产业条例", "人工智能产业条例"]}, places=["苏州"], headings=[], english={})
+    ask = Reader(lexicon, "苏州 人工智能").read("苏州那部AI产业条例对企业有什么要求？").asks[0]
+    assert ask.doc_ids == ["ai-rules"] and "ai" not in ask.terms  # the name's words are not what is asked
+
+
 def test_coordinated_items_keep_the_word_they_both_begin_with(reader: Reader) -> None:
     r = reader.read("在苏州，受治安管理处罚和受刑事处罚的河道管理人员分别怎么处理？")
     assert [a.focus for a in r.asks] == ["受治安管理处罚", "受刑事处罚"]
