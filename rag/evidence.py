@@ -292,6 +292,8 @@ def _held(asked: list[str], text: str, around: str, doc: str, need: Callable[[It
 def holds_kind(text: str, kind: str | None, counter: str = "") -> bool:
     """Whether a text holds a figure of the asked kind (any figure for kinds without units), counted in the asked
     measure word when the question names one (多少家: 1432家, 30余家, 十家)."""
+    if kind == "money" and counter:
+        return any(n.endswith("元") and n.endswith("美元") == (counter == "美元") for n in checked_numbers(text))
     if counter:
         return bool(re.search(rf"[\d{CN_NUMERALS}][\d.{CN_NUMERALS}]*[万亿]?[余多]?[{SAME_COUNTER.get(counter, counter)}]", text))
     if kind == "date":  # when: a month, a day or a part of the year, not only a year

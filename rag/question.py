@@ -52,6 +52,7 @@ _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational",
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
 _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
+_CURRENCY = re.compile(r"(人民币|\bRMB\b|\byuan\b)|(美元|\bUSD\b|\bUS\$|\bdollars?\b)", re.I)
 _YES_NO = re.compile(r"能不能|可不可以|能否|可否|是否|有没有|会不会|要不要|吗[？?]?$")  # "…开不一样的价吗": not a figure
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
@@ -79,7 +80,7 @@ class Ask:
     ordinals: list[str] = field(default_factory=list)  # 第二届, 下半年: an edition or a period the evidence must name
     scope: str = ""  # "world", "china" or ""
     kind: str | None = None
-    counter: str = ""  # the measure word a count is asked in ("多少家": 家), which the figure must carry
+    counter: str = ""  # the measure word a count (多少家: 家) or the currency a sum (按人民币计: 元) is asked in
     doc_ids: list[str] = field(default_factory=list)
     articles: list[int] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # content words, for coverage
@@ -256,6 +257,8 @@ class Reader:
                 break
         if ask.kind == "count" and (m := _COUNTER.search(text)):
             ask.counter = m.group(1)
+        elif ask.kind == "money" and (m := _CURRENCY.search(text)):
+            ask.counter = "美元" if m.group(2) else "元"  # "按人民币计": the sum in yuan, not the dollar figure beside it
         if ask.kind is None and _WHEN.search(text):
             ask.kind = "date"
         elif ask.kind is None and _MEASURE.search(text) and not _YES_NO.search(text):

@@ -91,6 +91,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("苏州治水工程的造价？", "kind", "money"),  # a price is a sum of money
         ("苏州治水工程的产量？", "kind", "number"),
         ("苏州有多少家治水企业？", "counter", "家"),
+        ("苏州治水投资规模（按人民币计）是多少？", "counter", "元"),  # the currency a sum is asked in
+        ("What was the amount of Suzhou's river fund in US dollars?", "counter", "美元"),
         ("《太湖治理规划》的目标是什么？", "cited", ["太湖治理规划"]),  # named by a document, not one
         ("《水法》的目标是什么？", "cited", []),
         ("苏州有几个治水工程？", "counter", ""),  # 个 counts anything: no measure word to hold the figure to
@@ -184,6 +186,19 @@ def test_a_later_part_without_a_question_word_adds_no_ask(reader: Reader) -> Non
 )
 def test_a_count_asked_in_a_measure_word_is_held_only_by_a_figure_in_it(text: str, held: bool) -> None:
     assert holds_kind(text, "count", "家") is held
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "held"),
+    [
+        ("苏州治水投资达到82亿美元。", "元", False),  # a dollar figure does not answer a question asked in yuan
+        ("苏州治水投资从154亿元增长至1963亿元。", "元", True),
+        ("苏州治水投资达到82亿美元。", "美元", True),
+        ("苏州治水投资达到1963亿元。", "美元", False),
+    ],
+)
+def test_a_sum_asked_in_a_currency_is_held_only_by_a_figure_in_it(text: str, currency: str, held: bool) -> None:
+    assert holds_kind(text, "money", currency) is held
 
 
 @pytest.mark.parametrize(
