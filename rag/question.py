@@ -224,9 +224,10 @@ class Reader:
     def _content(self, part: str) -> list[str]:
         """The words that say what is asked: not numbers, not asking words, not the function words jieba's
         dictionary tags as adverb, preposition, conjunction, particle, pronoun or interjection (又, 为了, 这种),
-        except a superlative (最早), which the evidence must say."""
+        except a superlative (最早), which the evidence must say, and a word that ends its clause, which is a verb
+        there whatever the dictionary says (通过 in "何时通过的": adopted, not "by means of")."""
         return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)
-                and (t not in function_words() or _SUPERLATIVE.fullmatch(t))]
+                and (t not in function_words() or _SUPERLATIVE.fullmatch(t) or _ends_clause(t, part))]
 
     # -- one ask ---------------------------------------------------------------------------------------
 
@@ -340,8 +341,25 @@ def _clauses(part: str) -> list[str]:
     if _is_english(part):  # "When was it adopted, and when did it take effect?"
         clauses = [c.strip() for c in re.split(r",?\s+and\s+(?=(?:when|what|how|which|who|where)\b)", part, flags=re.I)]
         return [c for c in clauses if c] or [part]
-    clauses = [c.strip() for c in re.split(r"[，,]", part) if c.strip()]
-    return clauses if len(clauses) >= 2 and all(_ASKS.search(c) for c in clauses) else [part]
+    # "深圳那部条例，是哪天通过的、又从哪天起施行": a clause that asks nothing is the context of the next one that
+    # asks (or, at the end, of the one before); "北京、上海和深圳分别…" stays whole, as only its last clause asks
+    pieces = re.split(r"([，,、])", part)
+    groups: list[str] = []
+    pending = ""
+    for clause, sep in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
+        if _ASKS.search(clause):
+            groups.append(pending + clause + sep)
+            pending = ""
+        elif groups and not pending:
+            groups[-1] += clause + sep
+        else:
+            pending += clause + sep
+    groups = [g.strip(" ，,、") for g in groups]
+    return groups if len(groups) >= 2 else [part]
+
+
+def _ends_clause(word: str, text: str) -> bool:
+    return len(word) >= 2 and bool(re.search(rf"{re.escape(word)}(?:的|了)?(?:[，。？?、；\s]|$)", text))
 
 
 def _as_titled(text: str) -> str:

@@ -52,6 +52,13 @@ def test_clauses_that_each_ask_are_asks_of_their_own(reader: Reader) -> None:
     assert len(english.asks) == 2 and english.asks[1].kind == "date"
 
 
+def test_a_clause_that_asks_nothing_is_the_context_of_the_clauses_that_ask(reader: Reader) -> None:
+    r = reader.read("苏州那部河道条例，是哪天通过的、又从哪天起施行？")
+    assert len(r.asks) == 2 and all("苏州" in a.text for a in r.asks)
+    assert "通过" in r.asks[0].terms  # a word ending its clause is a verb there, not the preposition "by"
+    assert len(reader.read("苏州、无锡和常州的河道分别有多长？").asks) == 3  # a list: only its last clause asks
+
+
 def test_an_appositive_counting_the_items_asks_of_each(reader: Reader) -> None:
     r = reader.read("河道条例对防洪和供水这两项工作各提了哪些要求？")
     assert [a.focus for a in r.asks] == ["防洪", "供水"]
