@@ -25,7 +25,7 @@ KINDS = [
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
     ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
-    ("money", r"规模|金额|产值|营收|收入|费用|融资额|投资额|多少钱|价格|[售定票房股油造报单市]价|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
+    ("money", r"规模(?!化)|金额|产值|营收|收入|费用|融资额|投资额|多少钱|价格|[售定票房股油造报单市]价|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
     ("number", _ASKS_NUMBER),
 ]
 # a specific measure word after 多少/几 (not the general 个), and the words that count the same things
@@ -53,6 +53,7 @@ _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要
 _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
 _CURRENCY = re.compile(r"(人民币|\bRMB\b|\byuan\b)|(美元|\bUSD\b|\bUS\$|\bdollars?\b)", re.I)
+_WHY = re.compile(r"原因|为什么|为何|如何解释|怎么解释|\bwhy\b", re.I)
 _YES_NO = re.compile(r"能不能|可不可以|能否|可否|是否|有没有|会不会|要不要|吗[？?]?$")  # "…开不一样的价吗": not a figure
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
 _QUOTED = re.compile(r"[“「\"]([^”」\"]{2,20})[”」\"]")
@@ -277,8 +278,8 @@ class Reader:
         named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h).replace("的", "") in said]
         ask.section = max(named, key=len) if named else ""
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
-            if _LIST.search(text) or (ask.kind != "year" and _NAME.search(text)):
-                ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么": names are asked for, not a figure
+            if _LIST.search(text) or _WHY.search(text) or (ask.kind != "year" and _NAME.search(text)):
+                ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么", "成本高的原因": names or reasons, not a figure
         titled = _as_titled(text)
         names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in titled}
         # the name a document is named by, and the words of it, are retrieval's business (its short name is rarely
