@@ -14,7 +14,7 @@ from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
 from rag.text import cn_to_int, month_day, tokens, word_bounds
 from rag.units import plain
 
-_ASKS_NUMBER = r"多少|(?<!哪)几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
+_ASKS_NUMBER = r"多少|(?<![哪的])几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
 # the kind of figure a question asks for, from how it asks (first match wins)
 KINDS = [
     ("rank", r"第几|排名|排第|位居|位列|\brank"),

@@ -97,6 +97,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("苏州的治水工程能不能给老客户开不一样的价？", "kind", None),  # a yes/no question asks no figure
         ("苏州治水工程费用高的原因是什么？", "kind", None),  # nor does a why question
         ("苏州治水难以规模化推广吗？", "kind", None),  # 规模化 is scaling up, not a size
+        ("概括苏州提出的几条治水建议。", "kind", None),  # "the several", not "how many"
+        ("苏州提出了几条治水建议？", "kind", "number"),
         ("苏州治水工程的造价？", "kind", "money"),  # a price is a sum of money
         ("苏州治水工程的产量？", "kind", "number"),
         ("苏州有多少家治水企业？", "counter", "家"),
