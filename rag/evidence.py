@@ -251,7 +251,7 @@ def _article(ask: Ask, c: Chunk) -> float:
 
 
 def names(item: str, text: str) -> bool:
-    """Whether a text names a coordinated item, in its words if not verbatim ("受刑事处罚" in "受到刑事处罚的")."""
+    """Whether a text names a coordinated item, in its words if not verbatim ("获二等奖" in "获得二等奖的")."""
     item, text = item.lower(), text.lower()
     return item in text or all(t in text for t in _words(item))
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
-from rag.text import cn_to_int, month_day, tokens, word_bounds
+from rag.text import cn_to_int, ends_clause, lead_alike, month_day, titled, tokens, word_bounds
 from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<![哪的])几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
@@ -176,7 +176,7 @@ class Reader:
             counted = counted if counted and cn_to_int(counted.group(1)) == len(items) and counted.start() else None
             if counted:
                 items[-1] = items[-1][: counted.start()]
-            items = _lead_alike(items, self._trim(items))
+            items = lead_alike(items, self._trim(items))
             if len(items) < 2:
                 continue
             known = sum(1 for x in items if self._is_name(x))
@@ -228,7 +228,7 @@ class Reader:
         except a superlative (最早), which the evidence must say, and a word that ends its clause, which is a verb
         there whatever the dictionary says (通过 in "何时通过的": adopted, not "by means of")."""
         return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)
-                and (t not in function_words() or _SUPERLATIVE.fullmatch(t) or _ends_clause(t, part))]
+                and (t not in function_words() or _SUPERLATIVE.fullmatch(t) or ends_clause(t, part))]
 
     # -- one ask ---------------------------------------------------------------------------------------
 
@@ -280,15 +280,15 @@ class Reader:
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
             if _LIST.search(text) or _WHY.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么", "成本高的原因": names or reasons, not a figure
-        titled = _as_titled(text)
-        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in titled}
+        said_as_titled = titled(text)
+        names = {n.lower() for d in ask.doc_ids for n in self.lexicon.titles.get(d, []) if n.lower() in said_as_titled}
         # the name a document is named by, and the words of it, are retrieval's business (its short name is rarely
         # in its own text, and every sentence of it is about it): what is asked of it is in the other words
         # an English word asks nothing of Chinese text (the Chinese the lexicon gives it does), but a Latin name in a
         # Chinese question (APEC, iPhone) is what the evidence must be about
         english = _is_english(text)
         ask.terms = [t for t in dict.fromkeys(self._content(text))
-                     if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(_as_titled(t) in n for n in names) and t not in asking]
+                     if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(titled(t) in n for n in names) and t not in asking]
         return ask
 
     def _unknown_places(self, text: str) -> list[str]:
@@ -304,7 +304,7 @@ class Reader:
         exact = [d for d, names in self.lexicon.titles.items() if quoted & set(names)]
         if exact:
             return exact
-        low = _as_titled(text)
+        low = titled(text)
         hits = {d: max((len(n) for n in names if n.lower() in low), default=0) for d, names in self.names.items()}
         hits = {d: n for d, n in hits.items() if n}
         if not hits:
@@ -342,8 +342,8 @@ def _clauses(part: str) -> list[str]:
     if _is_english(part):  # "When was it adopted, and when did it take effect?"
         clauses = [c.strip() for c in re.split(r",?\s+and\s+(?=(?:when|what|how|which|who|where)\b)", part, flags=re.I)]
         return [c for c in clauses if c] or [part]
-    # "深圳那部条例，是哪天通过的、又从哪天起施行": a clause that asks nothing is the context of the next one that
-    # asks (or, at the end, of the one before); "北京、上海和深圳分别…" stays whole, as only its last clause asks
+    # "苏州河道条例，哪年公布、哪天起实施": a clause that asks nothing is the context of the next one that asks
+    # (or, at the end, of the one before); "北京、上海和深圳分别…" stays whole, as only its last clause asks
     pieces = re.split(r"([，,、])", part)
     groups: list[str] = []
     pending = ""
@@ -357,25 +357,6 @@ def _clauses(part: str) -> list[str]:
             pending += clause + sep
     groups = [g.strip(" ，,、") for g in groups]
     return groups if len(groups) >= 2 else [part]
-
-
-def _ends_clause(word: str, text: str) -> bool:
-    return len(word) >= 2 and bool(re.search(rf"{re.escape(word)}(?:的|了)?(?:[，。？?、；\s]|$)", text))
-
-
-def _as_titled(text: str) -> str:
-    """The question lower-cased, with AI written out as titles write it ("深圳那部AI产业促进条例")."""
-    return re.sub(r"(?<![a-z])ai(?![a-z])", "人工智能", text.lower())
-
-
-def _lead_alike(raw: list[str], items: list[str]) -> list[str]:
-    """"受治安管理处罚和受刑事处罚的…": a first item trimmed to the last one's length keeps the word they both
-    begin with, so each item is said the same way."""
-    if len(items) < 2 or not raw or raw[0] == items[0] or not raw[0].endswith(items[0]):
-        return items
-    cut = raw[0][: -len(items[0])]
-    lead = next((p for p in (items[-1][:2], items[-1][:1]) if cut.endswith(p) and not items[0].startswith(p)), "")
-    return [lead + items[0], *items[1:]] if lead else items
 
 
 def _only(text: str, keep: str, places: list[str]) -> str:
