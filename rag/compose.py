@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from rag.evidence import Evidence, Verdict, names
+from rag.evidence import Evidence, Verdict, says_item
 from rag.question import Ask, Reading
 from rag.retrieve import UnitIndex
 from rag.tables import as_table, rows_dated_alike, table_total
@@ -369,7 +369,7 @@ def _heaviest_section(best: Evidence, ranked: list[Evidence], top: int = 20, mar
 def _about_focus(ask: Ask, ranked: list[Evidence], margin: float = 2.0) -> Evidence:
     """For one item of "A和B分别…", the best unit that names that item, unless it is far behind the best."""
     if ask.focus:
-        named = [e for e in ranked[:5] if names(ask.focus, e.unit.text)]
+        named = [e for e in ranked[:5] if says_item(ask.focus, e.unit.text)]
         if named and named[0].score >= ranked[0].score - margin:
             return named[0]
     return ranked[0]

@@ -190,7 +190,7 @@ class EvidenceScorer:
             0.0 if not ask.section else 1.0 if plain(ask.section) in plain(f"{c.context} {above}") else -1.0,
             novel,  # the share of the unit's words the question does not already say
             1.0 if u.text.rstrip("”」）)").endswith(("？", "?")) else 0.0,  # a question is not an answer
-            0.0 if not ask.focus else 1.0 if names(ask.focus, text) else 0.5 if names(ask.focus, around) else -1.0,
+            0.0 if not ask.focus else 1.0 if says_item(ask.focus, text) else 0.5 if says_item(ask.focus, around) else -1.0,
         ])
 
     # -- answer or abstain ----------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def _article(ask: Ask, c: Chunk) -> float:
     return 0.5 if any(f"第{int_to_cn(n)}条" in c.text for n in ask.articles) else 0.0
 
 
-def names(item: str, text: str) -> bool:
+def says_item(item: str, text: str) -> bool:
     """Whether a text names a coordinated item, in its words if not verbatim ("获二等奖" in "获得二等奖的")."""
     item, text = item.lower(), text.lower()
     return item in text or all(t in text for t in _words(item))
