@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
-from rag.text import cn_to_int, ends_clause, lead_alike, month_day, titled, tokens, word_bounds
+from rag.text import cn_to_int, ends_clause, month_day, titled, tokens, word_bounds
 from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<![哪的])几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
@@ -176,7 +176,7 @@ class Reader:
             counted = counted if counted and cn_to_int(counted.group(1)) == len(items) and counted.start() else None
             if counted:
                 items[-1] = items[-1][: counted.start()]
-            items = lead_alike(items, self._trim(items))
+            items = self._trim(items)
             if len(items) < 2:
                 continue
             known = sum(1 for x in items if self._is_name(x))
@@ -200,10 +200,14 @@ class Reader:
         if names:
             items[0] = max(names, key=len)
             return items
-        width = len(items[-1])  # from the last word boundary that leaves it as long ("对研究生和教师" → 研究生)
+        whole, width = first, len(items[-1])  # from the last word boundary that leaves it as long ("对研究生和教师" → 研究生)
         if len(first) > width:
             first = first[max((b for b in word_bounds(first) if b <= len(first) - width), default=len(first) - width) :]
-        items[0] = re.sub(r"^(?:对于|关于|对|在|从|把|向|给|比|将|就|与)", "", first) or first  # a preposition opens no item
+        first = re.sub(r"^(?:对于|关于|对|在|从|把|向|给|比|将|就|与)", "", first) or first  # a preposition opens no item
+        # "获一等奖和获二等奖的…": but it keeps the word the last item begins with, so each is said the same way
+        cut = whole[: len(whole) - len(first)]
+        lead = next((p for p in (items[-1][:2], items[-1][:1]) if cut.endswith(p) and not first.startswith(p)), "")
+        items[0] = lead + first
         return items
 
     def _is_name(self, text: str) -> bool:

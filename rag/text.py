@@ -163,13 +163,3 @@ def ends_clause(word: str, text: str) -> bool:
 def titled(text: str) -> str:
     """The question lower-cased, with AI written out as titles write it ("苏州的AI产业条例")."""
     return re.sub(r"(?<![a-z])ai(?![a-z])", "人工智能", text.lower())
-
-
-def lead_alike(raw: list[str], items: list[str]) -> list[str]:
-    """"获一等奖和获二等奖的…": a first item trimmed to the last one's length keeps the word they both
-    begin with, so each item is said the same way."""
-    if len(items) < 2 or not raw or raw[0] == items[0] or not raw[0].endswith(items[0]):
-        return items
-    cut = raw[0][: -len(items[0])]
-    lead = next((p for p in (items[-1][:2], items[-1][:1]) if cut.endswith(p) and not items[0].startswith(p)), "")
-    return [lead + items[0], *items[1:]] if lead else items
