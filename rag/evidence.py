@@ -144,7 +144,7 @@ class EvidenceScorer:
             novel = min(3, len(set(units.tokens[i]) - asked_set)) / 3
             x = self._features(
                 ask, u, c, float(dense[i]), top_dense, float(sparse[i]) / top_sparse, passage_rank.get(c.id), weights, mass, novel,
-                units.extent[i], units.above[i], "".join(units.units[j].text for j in units.rest[i]),
+                units.extent[i], units.above[i], "".join(units.units[j].text for j in units.rest[i]) if ask.kind else "",
             )
             out.append(Evidence(u, c, x, dense_rank=dense_order[i], sparse_rank=sparse_order[i]))
         scores = self.model.logit(np.stack([e.x for e in out]))
