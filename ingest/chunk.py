@@ -69,7 +69,7 @@ class Chunker:
                     start=piece.start, end=piece.end, src_start=src[0], src_end=src[-1] + 1,
                     page=page, page_end=page_end, chapter=piece.chapter, article=piece.article,
                     article_no=cn_to_int(piece.article[1:-1]) if piece.article else 0,
-                    section=piece.section, kind=piece.kind,  # type: ignore[arg-type]
+                    section=piece.section, part=piece.part, kind=piece.kind,  # type: ignore[arg-type]
                 )
             )
         return chunks

@@ -216,7 +216,7 @@ class Composer:
         sections = {k: v for k, v in sections.items() if v}
         if len(sections) == 1 or key in {plain(k.split(" > ")[-1]) for k in sections}:
             own = next((v for k, v in sections.items() if plain(k.split(" > ")[-1]) == key), next(iter(sections.values()), []))
-            return [("", own[:OPEN_MAX])]
+            return [("", self._spread(own))]
         listed = [(k, v) for k, v in sections.items() if _ENUMERATED.match(k.split(" > ")[-1])]
         if listed_only and len(listed) < 2:
             return []
@@ -230,18 +230,15 @@ class Composer:
             return ""
         parts: dict[str, set[str]] = {}
         for e in ranked[:top]:
-            c = e.chunk
-            part = c.context.split("\n")[0].split(" ", 1)[-1] if " " in c.context.split("\n")[0] else ""
-            part = part[: part.rfind(c.section)].strip() if c.section and c.section in part else ""
-            if part and not c.article:
-                parts.setdefault(part, set()).add(c.section)
+            if e.chunk.part:
+                parts.setdefault(e.chunk.part, set()).add(e.chunk.section)
         shared = [p for p, sections in parts.items() if len(sections) >= 2]
         return max(shared, key=lambda p: len(parts[p])) if shared else ""
 
     def _add_sections(self, draft: Draft, under: list[tuple[str, list[Unit]]]) -> None:
         for label, units in under:
             before = len(draft.sentences)
-            self._add(draft, units)
+            self._add(draft, units, labelled=not label)  # one section's body: its sub-points say their labels
             if label and len(draft.sentences) > before:  # the label names where the quote sits; it is not quoted
                 text, cites = draft.sentences[before]
                 draft.sentences[before] = (f"{label}：{text}", cites)
@@ -308,6 +305,16 @@ class Composer:
         if len(best) < 2:
             return {}
         return dict(sorted(best.items(), key=lambda kv: -score.get(kv[1].id, -math.inf)))
+
+    def _spread(self, body: list[Unit]) -> list[Unit]:
+        """At most OPEN_MAX units of a section's body in document order; when it has labelled sub-points, the
+        first unit of each comes before a second unit of any."""
+        firsts: dict[str, Unit] = {}
+        for u in body:
+            firsts.setdefault(self._label(u), u)
+        chosen = list(firsts.values())[:OPEN_MAX]
+        chosen += [u for u in body if u not in chosen][: OPEN_MAX - len(chosen)]
+        return sorted(chosen, key=lambda u: self.units.by_id[u.id])
 
     def _label(self, u: Unit) -> str:
         """The sub-point a unit belongs to: its own opening label or that of the sentence of its paragraph it

@@ -59,7 +59,7 @@ def build(docs: list[DocumentInfo], texts: dict[str, str], chunks: list[Chunk]) 
     places = sorted(confirmed, key=lambda w: (-len(w), w))
     titles = {n for d in docs for n in (d.title, *d.aliases)}
     headings = sorted({
-        part for c in chunks for part in c.section.split(" > ")
+        part for c in chunks for part in (*c.section.split(" > "), c.part)
         if 2 <= len(part) <= 20 and part != "题注" and "《" not in part and part not in titles
     } | {  # a law's chapter ("第六章 浦东新区数据改革"), when its title says more than a common heading ("附则")
         c.chapter.strip() for c in chunks if c.article and len(plain(c.chapter)) >= 5

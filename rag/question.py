@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
-from rag.text import cn_to_int, ends_clause, month_day, titled, tokens, word_bounds
+from rag.text import cn_to_int, ends_clause, month_day, titled, tokens, word_bounds, words
 from rag.units import plain
 
 _ASKS_NUMBER = r"多少|(?<![哪的])几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
@@ -114,6 +114,7 @@ class Reader:
         function_words()  # read once here, not on the first question
         self.names = {d: [n for n in names if len(n) >= 3] for d, names in lexicon.titles.items()}
         self.english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
+        self.heading_words = {h: words(plain(h)) for h in lexicon.headings}
 
     def read(self, question: str) -> Reading:
         text = question.strip().replace("啥", "什么")  # colloquial "what"
@@ -278,9 +279,7 @@ class Reader:
             m = m or re.search(r"([^，。、《》“”\s]{2,12}?)(?:是什么意思|指什么|的定义|的含义)", text)
             m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
             ask.defines = m.group(1) if m else ""
-        said = plain(text).replace("的", "")  # "浦东新区的数据改革" names the chapter "浦东新区数据改革"
-        named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h).replace("的", "") in said]
-        ask.section = max(named, key=len) if named else ""
+        ask.section = self._heading_named(text)
         if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
             if _LIST.search(text) or _WHY.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么", "成本高的原因": names or reasons, not a figure
@@ -294,6 +293,17 @@ class Reader:
         ask.terms = [t for t in dict.fromkeys(self._content(text))
                      if not (english and re.fullmatch(r"[a-z'.-]+", t)) and not any(titled(t) in n for n in names) and t not in asking]
         return ask
+
+    def _heading_named(self, text: str) -> str:
+        """The heading of the documents a question names: written whole ("浦东新区的数据改革" names the chapter
+        "浦东新区数据改革"), else by all of its three or more words in any order ("发展的策略和建议" names
+        "产业发展策略与建议" when the question also says 产业); the longest wins."""
+        said = plain(text).replace("的", "")
+        named = [h for h in self.lexicon.headings if len(plain(h)) >= 4 and plain(h).replace("的", "") in said]
+        if not named:
+            low = titled(said)
+            named = [h for h, hw in self.heading_words.items() if len(hw) >= 3 and all(w in low for w in hw)]
+        return max(named, key=len) if named else ""
 
     def _unknown_places(self, text: str) -> list[str]:
         """Place names the documents never mention (jieba's dictionary tag and a place suffix: 武汉市, 湖北省):

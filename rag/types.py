@@ -45,6 +45,7 @@ class Chunk(BaseModel):
     article: str = ""  # e.g. "第二十一条"
     article_no: int = 0
     section: str = ""
+    part: str = ""  # the numbered part of the report a section sits in, when it is not the section itself
     kind: Literal["text", "table", "article"] = "text"
 
     def embed_text(self) -> str:
