@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.lexicon import dictionary_tag
 from rag.question import ARTICLE, KIND_UNITS, SAME_COUNTER, Ask
 from rag.retrieve import UnitIndex
-from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, month_day, tokens
+from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, month_day, tokens, words
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -300,6 +301,8 @@ def holds_kind(text: str, kind: str | None, counter: str = "") -> bool:
         return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月|[上下]半年|季度", text))
     if kind == "year":
         return bool(re.search(r"\d{4}年", text))
+    if kind == "place":  # where: a place name of jieba's dictionary
+        return any(dictionary_tag(w) == "ns" for w in words(text))
     if kind == "rank":
         return bool(re.search(r"第[一二三四五六七八九十\d]+|首位|首个|前列|之首", text))
     if kind == "duration" and re.search(r"每[年月日周]|每季度|每半年", text):

@@ -23,6 +23,7 @@ KINDS = [
     # English "when" asks only where it opens a clause ("… in 2021 when measured in RMB?" asks a size)
     ("date", r"什么时候|何时|哪天|日期|施行|生效|(?:^|[,;]\s*|\band\s+)when\b|\bdate\b|take effect|in force"),
     ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
+    ("place", r"在哪(?![些个一])|哪里|哪儿|什么地方|哪个(?:城市|国家|地方|省份?)|哪座城市|哪国|\bwhere\b"),
     ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
     ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
     ("money", r"规模(?!化)|金额|产值|营收|收入|费用|融资额|投资额|多少钱|价格|[售定票房股油造报单市]价|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
@@ -33,7 +34,7 @@ _COUNTER = re.compile(r"(?:多少|(?<!哪)几)万?([家名人位项件条起所]
 SAME_COUNTER = {"人": "人名位", "名": "人名位", "位": "人名位"}
 KIND_UNITS = {  # the units a figure of each kind is written with
     "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿", "美元"),
-    "percent": ("%",),
+    "percent": ("%", "‰"),
     "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人"),
     "multiple": ("倍",),
     "date": ("年", "月", "日"),
@@ -280,7 +281,7 @@ class Reader:
             m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
             ask.defines = m.group(1) if m else ""
         ask.section = self._heading_named(text)
-        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank"):
+        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank", "place"):
             if _LIST.search(text) or _WHY.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么", "成本高的原因": names or reasons, not a figure
         said_as_titled = titled(text)
