@@ -62,7 +62,7 @@ class Composer:
             if not ask.kind and (body := self.units.under(ask.quoted)):
                 self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
             elif ask.section and not ask.kind and reading.intent != "define" and (
-                under := self._under(ask.section, docs=ask.doc_ids, chapters=reading.intent == "open")
+                under := self._under(ask.section, docs=ask.doc_ids, chapters=_about_a_chapter(reading, ranked), ranked=ranked)
             ):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := table_total(self.units, best)):
@@ -190,11 +190,13 @@ class Composer:
 
     def _under(
         self, heading: str, listed_only: bool = False, docs: list[str] | None = None, chapters: bool = False,
+        ranked: list[Evidence] | None = None,
     ) -> list[tuple[str, list[Unit]]]:
         """What a heading stands over, wherever it is written (in the contents or above its section): the body of
         its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…").
-        A law's chapter stands over the opening sentence of each of its articles, for an open question only
-        (`chapters`): a fact or list question about it is answered by the evidence in its articles."""
+        A law's chapter stands over its articles, for a question about the chapter as a whole only (`chapters`):
+        the best candidate of each (its opening sentence if none is a candidate), of the articles whose best is
+        best when they are more than fit an answer. A fact question about it is answered by the evidence."""
         key = plain(heading)
         if len(key) < 2:
             return []
@@ -208,7 +210,10 @@ class Composer:
             articles: dict[str, list[Unit]] = {}
             for c in chunks:
                 articles.setdefault(c.article, []).extend(self.units.units[i] for i in self.units.positions.get(c.id, []))
-            return [("", [v[0] for v in articles.values() if v][:OPEN_MAX])]
+            score = {e.unit.id: e.score for e in ranked or []}
+            best = [max(v, key=lambda u: score.get(u.id, -math.inf)) for v in articles.values() if v]
+            chosen = sorted(best, key=lambda u: -score.get(u.id, -math.inf))[:OPEN_MAX]
+            return [("", sorted(chosen, key=lambda u: self.units.by_id[u.id]))]
         sections: dict[str, list[Unit]] = {}
         for c in chunks:
             body = [self.units.units[i] for i in self.units.positions.get(c.id, [])]
@@ -350,6 +355,14 @@ class Composer:
             (hi, hv), (lo, lv) = ((a, x), (b, y)) if vx > vy else ((b, y), (a, x))
             sentence = f"{hi}（{hv}）高于{lo}（{lv}）"
         draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
+
+
+def _about_a_chapter(reading: Reading, ranked: list[Evidence]) -> bool:
+    """Whether a question naming a law's chapter is answered by its articles: an open one always; one that asks
+    which things (哪些安排) unless its answer is a list one article gives ("…有下列情形之一的：")."""
+    return reading.intent == "open" or (
+        reading.intent == "list" and _runner_up_opening_a_list(ranked[0], ranked).unit.kind not in ("intro", "item")
+    )
 
 
 def _runner_up_opening_a_list(best: Evidence, ranked: list[Evidence], margin: float = 1.0) -> Evidence:
