@@ -47,7 +47,7 @@ _LIST = re.compile(r"哪些|哪几|列举|包括什么|包括哪|都有|\bwhich\
 _COMPARE = re.compile(r"哪个更|哪个先|哪个早|谁先|哪个多|哪个大|哪个高|哪个少|谁更|谁多|更多|更高|更大|相比|比较|对比|\bcompare|\bhigher\b|\blarger\b|\bmore than\b", re.I)
 # English "what is" defines only a bare term ("What is personal information?"), not "what is the share of …"
 _DEFINE = re.compile(r"是指|什么是|定义|含义|什么意思|指什么|何谓|\bdefin|\bmeaning of\b|\bwhat does .+ mean\b|"
-                     r"\bwhat (?:is|are) (?!the\b)(?:an? )?[a-z][\w'-]*(?: [a-z][\w'-]*){0,3}\s*\??$", re.I)
+                     r"\bwhat (?:is|are) (?!(?:the|its|their|this|that|these|those)\b)(?:an? )?[a-z][\w'-]*(?: [a-z][\w'-]*){0,3}\s*\??$", re.I)
 _WORLD = re.compile(r"全球|世界|\bglobal|\bworld", re.I)
 _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational", re.I)
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
@@ -68,6 +68,7 @@ _APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项
 # a word that asks, strictly: not 几 of 几千 (a count), not 什么 of 没什么 (a denial)
 _ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
+_EN_COORDINATION = re.compile(r"((?:[A-Z][\w'’-]*\s+)*[A-Z][\w'’-]*)\s+and\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s+)*[A-Z][\w'’-]*)")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
 
 
@@ -125,8 +126,10 @@ class Reader:
                           absent=self._absent(text))
         parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", text) if len(p.strip(" ，,。")) >= 2] or [text]
         parts = [c for p in parts for c in _clauses(p)]
+        said = dict(zip(parts, parts, strict=True))  # each part as written, before the Chinese is added
         if english:  # the Chinese of the words the lexicon knows goes with each part (for BM25 and names)
-            parts = [self._expand(p) for p in parts]
+            said = {self._expand(p): p for p in parts}
+            parts = list(said)
         subject = self._subject(parts[0])
         for i, part in enumerate(parts):
             if i and not _INTERROGATIVE.search(part):
@@ -140,7 +143,8 @@ class Reader:
                 said = [n for d in first.doc_ids for n in self.lexicon.titles.get(d, []) if n in parts[0]]
                 pins = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="")
                 part = f"{pins} {part}" if english and pins else pins + part
-            asks = [self._ask(t, focus) for t, focus in self._split(part)]
+            split = self._split_english(said[part]) if english and part in said else self._split(part)
+            asks = [self._ask(t, focus) for t, focus in split]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
                 ask.doc_ids = ask.doc_ids or list(reading.asks[0].doc_ids)
@@ -161,6 +165,18 @@ class Reader:
             return [(part, "")]
         a, b, items = span
         return [(part[:a] + item + part[b:], item) for item in items]
+
+    def _split_english(self, part: str) -> list[tuple[str, str]]:
+        """An English part naming coordinated proper names ("Chengdu Science City and the Sichuan Tianfu New
+        Area … each", "between Chengdu and Meishan") becomes one part per name, each with its own Chinese."""
+        m = _EN_COORDINATION.search(part)
+        if m is None:
+            return [(self._expand(part), "")]
+        items = [m.group(1), m.group(2)]
+        known = all(self._expand(x) != x for x in items)  # names the lexicon spells in Chinese
+        if not (known or _DISTRIBUTIVE.search(part)):
+            return [(self._expand(part), "")]
+        return [(self._expand(part[: m.start()] + item + part[m.end() :]), "") for item in items]
 
     def _coordination(self, part: str) -> tuple[int, int, list[str]] | None:
         """Where coordinated items sit in a part and what they are; None when nothing is coordinated, or when
