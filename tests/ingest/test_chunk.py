@@ -57,6 +57,8 @@ def test_report_chunks_carry_their_section() -> None:
     recs = [c for c in chunks if re.match(r"[一二三四五]是", c.text)]
     assert [c.text[:2] for c in recs] == ["一是", "二是", "三是", "四是", "五是"]
     assert all("策略与建议" in c.context for c in recs)
+    assert {c.part for c in recs} == {"我国人工智能产业发展策略与建议"}  # the numbered part they sit in, a heading
+    assert beijing.part and not any(c.part == c.section for c in chunks)
 
 
 def test_every_table_row_keeps_its_header() -> None:

@@ -12,7 +12,7 @@ from rag.question import Reader
 LEXICON = Lexicon(
     titles={"water-law": ["中华人民共和国水法", "水法", "Water Law"], "city-rules": ["苏州市河道管理条例", "苏州河道条例"]},
     places=["苏州市", "苏州", "无锡", "常州", "江苏省"],
-    headings=["河道保护措施", "发展目标"],
+    headings=["河道保护措施", "发展目标", "太湖流域治理策略与建议"],
     english={"suzhou": "苏州", "wuxi": "无锡", "river": "河道", "water law": "水法", "suzhou-wuxi-changzhou": "苏锡常"},
 )
 
@@ -109,6 +109,10 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("苏州有几个治水工程？", "counter", ""),  # 个 counts anything: no measure word to hold the figure to
         ("报告称“河长制”为什么有效？", "quoted", ["河长制"]),
         ("苏州的河道保护措施有哪些？", "section", "河道保护措施"),
+        ("概括报告对太湖流域治理提出的策略建议。", "section", "太湖流域治理策略与建议"),  # named by all its words
+        ("报告对太湖的治理提出了哪些建议？", "section", ""),  # 流域 and 策略 are not said: another heading may be meant
+        ("苏州的河长制在哪里设立？", "kind", "place"),  # where: a place answers
+        ("苏州的河长制在哪些方面起了作用？", "kind", None),  # which respects: not a place
     ],
 )
 def test_constraints_are_read_from_the_question(reader: Reader, question: str, field: str, value: object) -> None:
@@ -135,6 +139,13 @@ def test_english_questions_carry_the_chinese_of_known_words_in_each_part(reader:
     r = reader.read("How long is the river in Suzhou? And in Wuxi?")
     assert r.english and len(r.asks) == 2
     assert "苏州" in r.asks[0].text and "无锡" in r.asks[1].text and r.asks[0].places == ["苏州"]
+
+
+def test_coordinated_english_names_become_one_ask_each(reader: Reader) -> None:
+    r = reader.read("The plan covers Suzhou and Wuxi. How long is the river of each?")
+    assert [a.places for a in r.asks] == [["苏州"], ["无锡"]]
+    assert reader.read("How long are the river and the canal of Suzhou?").asks[0].places == ["苏州"]  # not names
+    assert reader.read("What is its length?").intent == "fact"  # "what is its …" asks a fact, not a definition
 
 
 def test_an_english_region_name_is_read_whole_not_as_the_places_in_it(reader: Reader) -> None:
@@ -248,3 +259,18 @@ def test_how_to_answer_is_read_into_the_intent_and_not_searched_for(reader: Read
     r = reader.read("请简单概括一下苏州的河道保护措施。")
     assert r.intent == "open"
     assert "概括" not in r.asks[0].text and "请" not in r.asks[0].terms and "河道" in r.asks[0].terms
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("2022年的会议在美国新奥尔良举行。", True),
+        ("2022年的会议如期举行，规模创新高。", False),  # no place: it does not say where
+    ],
+)
+def test_a_where_question_is_held_by_a_place_name(text: str, held: bool) -> None:
+    assert holds_kind(text, "place") is held
+
+
+def test_a_rate_may_be_per_mille() -> None:
+    assert holds_kind("苏州的出生率降至7.52‰。", "percent")
