@@ -275,10 +275,12 @@ class Reader:
             ask.scope = "world"
         elif china and not world and not ask.places:
             ask.scope = "china"
-        for kind, pattern in KINDS:
-            if re.search(pattern, text, flags=re.I):
-                ask.kind = kind
-                break
+        # the kind is read from the clause that asks ("…施行时，哪一部法规被废止": a name, not a date), and from the
+        # whole question only to make a bare "how much" specific ("市场规模，有多大": a sum of money)
+        asking = next((c for c in reversed(re.split(r"[，,]", text)) if _ASKS.search(c)), text)
+        ask.kind = _kind_of(asking)
+        if ask.kind == "number":
+            ask.kind = _kind_of(text)
         if ask.kind == "count" and (m := _COUNTER.search(text)):
             ask.counter = m.group(1)
         elif ask.kind == "money" and (m := _CURRENCY.search(text)):
@@ -388,6 +390,10 @@ def _clauses(part: str) -> list[str]:
             pending += clause + sep
     groups = [g.strip(" ，,、") for g in groups]
     return groups if len(groups) >= 2 else [part]
+
+
+def _kind_of(text: str) -> str | None:
+    return next((kind for kind, pattern in KINDS if re.search(pattern, text, flags=re.I)), None)
 
 
 def _only(text: str, keep: str, places: list[str]) -> str:

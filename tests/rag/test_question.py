@@ -113,6 +113,8 @@ def test_each_question_of_a_turn_is_an_ask_and_a_short_one_keeps_the_subject(rea
         ("报告对太湖的治理提出了哪些建议？", "section", ""),  # 流域 and 策略 are not said: another heading may be meant
         ("苏州的河长制在哪里设立？", "kind", "place"),  # where: a place answers
         ("苏州的河长制在哪些方面起了作用？", "kind", None),  # which respects: not a place
+        ("《水法》施行时，哪一部法规同时废止？", "kind", None),  # the clause that asks asks a name, not a date
+        ("苏州的治水投资规模，有多大？", "kind", "money"),  # a bare "how big" is made specific by the question
     ],
 )
 def test_constraints_are_read_from_the_question(reader: Reader, question: str, field: str, value: object) -> None:
