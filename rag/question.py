@@ -240,9 +240,14 @@ class Reader:
         return [p for p in self.lexicon.places if p in text] + [n for ns in self.names.values() for n in ns if n in text]
 
     def _subject(self, part: str) -> str:
-        """The part before its question words: what later parts of the question are about."""
+        """The part before its question words, without the adverbs that end it ("…法最早是哪一年…": 最早 is
+        how that part asks, not what the later parts are about)."""
         m = re.search(r"(是多少|有多少|是什么|叫什么|有哪些|是哪|多少|什么|哪|几|何时|怎样|如何|是否)", part)
-        return (part[: m.start()] if m else part).strip(" ，,")
+        subject = (part[: m.start()] if m else part).strip(" ，,")
+        said = words(subject)
+        while said and said[-1] in function_words() and dictionary_tag(said[-1]) == "d":
+            subject = subject[: subject.rfind(said.pop())].rstrip(" ，,")
+        return subject
 
     def _content(self, part: str) -> list[str]:
         """The words that say what is asked: not numbers, not asking words, not the function words jieba's

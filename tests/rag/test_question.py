@@ -276,3 +276,8 @@ def test_a_where_question_is_held_by_a_place_name(text: str, held: bool) -> None
 
 def test_a_rate_may_be_per_mille() -> None:
     assert holds_kind("苏州的出生率降至7.52‰。", "percent")
+
+
+def test_a_later_part_keeps_the_subject_but_not_how_the_first_part_asked(reader: Reader) -> None:
+    later = reader.read("《水法》最早是哪一年通过的？又从什么时候开始施行？").asks[1]
+    assert "水法" in later.text and "最早" not in later.text and not later.superlative
