@@ -50,7 +50,7 @@ def build(docs: list[DocumentInfo], texts: dict[str, str], chunks: list[Chunk]) 
     """Derive the lexicon from the documents, their cleaned texts and their chunks."""
     corpus = "\n".join(texts.values())
     tagged = _dictionary_places(corpus)
-    confirmed = {w for w in tagged if _used_as_place(w, corpus)}
+    confirmed = {w for w in tagged if _used_as_place(w, corpus)} | _listed_places(tagged, corpus)
     while True:  # a tagged word listed beside a confirmed place is one too ("北京、上海、武汉")
         more = {w for w in tagged - confirmed if any(re.search(rf"{p}[、和及与]{w}|{w}[、和及与]{p}", corpus) for p in confirmed)}
         if not more:
@@ -127,6 +127,17 @@ def _used_as_place(word: str, corpus: str) -> bool:
     if word.endswith(_PLACE_SUFFIX) and len(word) >= 3:
         return True
     return any(word + s in corpus for s in _PLACE_SUFFIX) and word + "市场" not in corpus
+
+
+def _listed_places(tagged: set[str], corpus: str) -> set[str]:
+    """Tagged words the corpus lists three or more together ("英国、韩国、法国、日本等国家"): places, countries
+    among them, that no suffix marks."""
+    found: set[str] = set()
+    for m in re.finditer(r"[\u4e00-\u9fff]+(?:、[\u4e00-\u9fff]+){2,}", corpus):
+        items = [x for x in m.group(0).split("、") if x in tagged]
+        if len(items) >= 3:
+            found |= set(items)
+    return found
 
 
 def _pinyin(word: str) -> str:

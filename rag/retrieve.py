@@ -230,11 +230,13 @@ class UnitIndex:
                 self.extent[i] += len(self.units[j].text)
                 j += 1
 
-    def under(self, headings: list[str]) -> list[Unit]:
-        """What the first of these heading lines that is written somewhere stands over in its chunk, up to the next
-        heading ("高集中" over its three points); of the places it is written, the one with the most body."""
+    def under(self, headings: list[str], docs: list[str] | None = None) -> list[Unit]:
+        """What the first of these heading lines that is written somewhere (in `docs`, when given) stands over in
+        its chunk, up to the next heading ("高集中" over its three points); of the places it is written, the one
+        with the most body."""
         bodies = []
-        for i in next((found for h in headings if (found := self.headings.get(plain(h)))), []):
+        written = ([i for i in self.headings.get(plain(h), []) if not docs or self.units[i].doc_id in docs] for h in headings)
+        for i in next((found for found in written if found), []):
             j = i + 1
             while j < len(self.units) and self.units[j].chunk_id == self.units[i].chunk_id and self.units[j].kind != "heading":
                 j += 1

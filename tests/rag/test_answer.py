@@ -99,6 +99,7 @@ def test_filters_restrict_the_documents(qa: QA) -> None:
         "深圳在浙江省的人工智能企业数量是多少？",  # every place asked pins the answer, not any one of them
         # a plan the report only names: not answered from another plan whose longer title contains its name
         "按照《新一代人工智能发展规划》，到2030年人工智能核心产业规模要达到多少？",
+        "日本的人工智能市场2021年有多大规模？",  # a country the report only lists: a place the figure must be about
         pytest.param("上海的人工智能企业数量是多少？", marks=known("a place listed beside another place's figure counts as covered")),
     ],
 )
@@ -285,6 +286,13 @@ def test_a_section_with_sub_points_is_answered_with_each_of_them_labelled(qa: QA
     a = qa.ask("报告说我国人工智能产业的发展瓶颈有哪些？")
     for label in ("算法：", "数据：", "算力：", "应用："):
         assert label in a.answer, (label, a.answer)
+
+
+def test_a_quoted_term_to_define_is_not_a_heading_of_another_document(qa: QA) -> None:
+    # the report has a sub-heading "数据" (in its bottlenecks section): the law's definition answers, not its body
+    a = qa.ask("数据安全法把“数据”定义为什么？")
+    assert a.citations and a.citations[0].document_id == "2021-data-security-law", a.answer
+    assert "任何以电子或者其他方式对信息的记录" in a.answer
 
 
 def test_a_list_is_whole_when_its_first_items_lost_their_enumerators(qa: QA) -> None:
