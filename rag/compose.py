@@ -195,8 +195,8 @@ class Composer:
         """What a heading stands over, wherever it is written (in the contents or above its section): the body of
         its section, or, when it heads several sections, each one's heading and first sentence ("一是…", "二是…").
         A law's chapter stands over its articles, for a question about the chapter as a whole only (`chapters`):
-        the best candidate of each (its opening sentence if none is a candidate), of the articles whose best is
-        best when they are more than fit an answer. A fact question about it is answered by the evidence."""
+        each article's best candidate (its opening sentence if it has none), the best-scored articles when there
+        are more than an answer holds. A fact question about a chapter is answered by the evidence instead."""
         key = plain(heading)
         if len(key) < 2:
             return []

@@ -126,10 +126,10 @@ class Reader:
                           absent=self._absent(text))
         parts = [p.strip() for p in re.split(r"[？?；;]|(?<=[。！])", text) if len(p.strip(" ，,。")) >= 2] or [text]
         parts = [c for p in parts for c in _clauses(p)]
-        said = dict(zip(parts, parts, strict=True))  # each part as written, before the Chinese is added
+        written: dict[str, str] = {}  # an English part with its Chinese added → the part as written
         if english:  # the Chinese of the words the lexicon knows goes with each part (for BM25 and names)
-            said = {self._expand(p): p for p in parts}
-            parts = list(said)
+            written = {self._expand(p): p for p in parts}
+            parts = list(written)
         subject = self._subject(parts[0])
         for i, part in enumerate(parts):
             if i and not _INTERROGATIVE.search(part):
@@ -143,7 +143,7 @@ class Reader:
                 said = [n for d in first.doc_ids for n in self.lexicon.titles.get(d, []) if n in parts[0]]
                 pins = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="")
                 part = f"{pins} {part}" if english and pins else pins + part
-            split = self._split_english(said[part]) if english and part in said else self._split(part)
+            split = self._split_english(written[part]) if part in written else self._split(part)
             asks = [self._ask(t, focus) for t, focus in split]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names

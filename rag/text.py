@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -139,11 +140,6 @@ STOP = set("的 了 是 在 和 与 及 或 等 对 为 有 我 你 他 它 这 
            "一个 是否 以及 做 方面 哪些方面 什么样 开始 时候 什么时候 何时 哪部 哪家 哪个 哪一年 哪年 大约 大概 一共 总共 分别 叫 叫什么 名称  其 中 之 于 被 将 把 从 到 上 下 个 年 ? ？ , ， 。 、 ： : ; ； 《 》 （ ） ( ) “ ” - —".split()) | set(STOPWORDS_EN_PLUS)
 
 
-def words(text: str) -> list[str]:
-    """jieba's words (precise mode), lower-cased, without stop words and punctuation: each character in one word."""
-    return [w for w in _jieba().cut(unicodedata.normalize("NFKC", text).lower()) if w.strip() and w not in STOP and not re.fullmatch(r"[\W_]+", w)]
-
-
 def word_bounds(text: str) -> set[int]:
     """The offsets where jieba's words (precise mode) start or end: a character inside a word is no boundary."""
     return {b for _, start, end in _jieba().tokenize(text) for b in (start, end)}
@@ -151,13 +147,16 @@ def word_bounds(text: str) -> set[int]:
 
 def tokens(text: str) -> list[str]:
     """Search tokens: jieba words (search mode), lower-cased, stop words and punctuation removed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    out = []
-    for w in _jieba().cut_for_search(text):
-        w = w.strip()
-        if w and w not in STOP and not re.fullmatch(r"[\W_]+", w):
-            out.append(w)
-    return out
+    return _kept(_jieba().cut_for_search(unicodedata.normalize("NFKC", text).lower()))
+
+
+def words(text: str) -> list[str]:
+    """jieba's words (precise mode: each character in one word), lower-cased, stop words and punctuation removed."""
+    return _kept(_jieba().cut(unicodedata.normalize("NFKC", text).lower()))
+
+
+def _kept(cut: Iterable[str]) -> list[str]:
+    return [w for w in (x.strip() for x in cut) if w and w not in STOP and not re.fullmatch(r"[\W_]+", w)]
 
 
 def ends_clause(word: str, text: str) -> bool:
