@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.lexicon import dictionary_tag
-from rag.question import ARTICLE, KIND_UNITS, SAME_COUNTER, Ask
+from rag.kinds import holds_kind
+from rag.question import ARTICLE, Ask
 from rag.retrieve import UnitIndex
-from rag.text import CN_NUMERALS, checked_numbers, int_to_cn, month_day, tokens, words
+from rag.text import int_to_cn, month_day, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -287,30 +287,6 @@ def _held(asked: list[str], text: str, around: str, doc: str, need: Callable[[It
     if need(a.lower() in around for a in asked):
         return 0.5
     return 0.0 if need(a in doc for a in asked) else -1.0
-
-
-@lru_cache(maxsize=16384)
-def holds_kind(text: str, kind: str | None, counter: str = "") -> bool:
-    """Whether a text holds a figure of the asked kind (any figure for kinds without units), counted in the asked
-    measure word when the question names one (多少家: 1432家, 30余家, 十家)."""
-    if kind == "money" and counter:
-        return any(n.endswith("元") and n.endswith("美元") == (counter == "美元") for n in checked_numbers(text))
-    if counter:
-        return bool(re.search(rf"[\d{CN_NUMERALS}][\d.{CN_NUMERALS}]*[万亿]?[余多]?[{SAME_COUNTER.get(counter, counter)}]", text))
-    if kind == "date":  # when: a month, a day or a part of the year, not only a year
-        return bool(re.search(r"\d{1,2}月|\d{1,2}日|[一二三四五六七八九十]+月|[上下]半年|季度", text))
-    if kind == "year":
-        return bool(re.search(r"\d{4}年", text))
-    if kind == "place":  # where: a place name of jieba's dictionary
-        return any(dictionary_tag(w) == "ns" for w in words(text))
-    if kind == "rank":
-        return bool(re.search(r"第[一二三四五六七八九十\d]+|首位|首个|前列|之首", text))
-    if kind == "duration" and re.search(r"每[年月日周]|每季度|每半年", text):
-        return True
-    found = [n for n in checked_numbers(text) if not n.startswith("第")]
-    if kind in KIND_UNITS:
-        return any(n.endswith(KIND_UNITS[kind]) for n in found) or (kind == "count" and any(n.isdigit() for n in found))
-    return bool(found)
 
 
 def _r(a: np.ndarray) -> list[float]:

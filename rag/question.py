@@ -10,36 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from rag.kinds import ASKS_NUMBER, COUNTER, CURRENCY, kind_of
 from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
 from rag.text import cn_to_int, ends_clause, month_day, titled, tokens, word_bounds, words
 from rag.units import plain
 
-_ASKS_NUMBER = r"多少|(?<![哪的])几|多大|多高|多长|多久|\bhow (?:many|much|big|large|long)\b"
-# the kind of figure a question asks for, from how it asks (first match wins)
-KINDS = [
-    ("rank", r"第几|排名|排第|位居|位列|\brank"),
-    ("duration", r"多长时间|多久|多少天|几天|期限|\bhow long\b"),
-    ("year", r"哪一?年|\bwhat year\b|\bwhich year\b"),
-    # English "when" asks only where it opens a clause ("… in 2021 when measured in RMB?" asks a size)
-    ("date", r"什么时候|何时|哪天|日期|施行|生效|(?:^|[,;]\s*|\band\s+)when\b|\bdate\b|take effect|in force"),
-    ("percent", r"比例|占比|份额|百分之|增长率|增速|增长了?多少|渗透率|\bpercent|\bshare\b|\brate\b|%"),
-    ("place", r"在哪(?![些个一])|哪里|哪儿|什么地方|哪个(?:城市|国家|地方|省份?)|哪座城市|哪国|\bwhere\b"),
-    ("multiple", r"多少倍|几倍|\bhow many times\b|\btimes (?:as|more)\b|-fold\b"),
-    ("count", r"多少家|(?<!哪)几家|多少个|(?<!哪)几个|多少名|多少人|多少项|多少件|数量|\bhow many\b|\bnumber of\b"),
-    ("money", r"规模(?!化)|金额|产值|营收|收入|费用|融资额|投资额|多少钱|价格|[售定票房股油造报单市]价|罚款|\bsize\b|\brevenue\b|\bvalue\b|\bamount\b|\bfine"),
-    ("number", _ASKS_NUMBER),
-]
-# a specific measure word after 多少/几 (not the general 个), and the words that count the same things
-_COUNTER = re.compile(r"(?:多少|(?<!哪)几)万?([家名人位项件条起所])")
-SAME_COUNTER = {"人": "人名位", "名": "人名位", "位": "人名位"}
-KIND_UNITS = {  # the units a figure of each kind is written with
-    "money": ("亿元", "万元", "亿美元", "万亿美元", "亿", "万亿元", "元", "万亿", "美元"),
-    "percent": ("%", "‰"),
-    "count": ("家", "个", "起", "件", "名", "人", "项", "条", "万家", "万件", "万人"),
-    "multiple": ("倍",),
-    "date": ("年", "月", "日"),
-    "duration": ("日", "天", "个", "月", "年", "小时"),
-}
 _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲讲|有哪些|哪些方面|什么举措|什么措施|什么建议|"
                    r"\bsummari[sz]e|\boverview\b|\bdescribe\b|\bwhat (?:does|do) .+ (?:say|recommend)|\bwhat are\b", re.I)
 _INSTRUCTION = re.compile(r"(?:请|帮我|麻烦)?(?:简要|简单)?(?:概括|总结|概述|综述|介绍|说说|谈谈|讲讲)(?:一下)?|^请")
@@ -53,7 +28,6 @@ _CHINA = re.compile(r"我国|中国|国内|全国|\bchina|\bchinese|\bnational",
 _SUPERLATIVE = re.compile(r"最(?:高|多|大|低|少|小|早|晚|快|强|重要|主要)|第一|首位|之首|首个|首家|首部|首次|\b(?:highest|largest|most|biggest|lowest|first)\b", re.I)
 _EXTREME_TIME = re.compile(r"最(?:早|晚|先|近)")
 _MEASURE = re.compile(r"[\u4e00-\u9fff](?:量|数|额|价|率)(?:是|为|有)?(?:多少)?[？?]?$")  # 产量, 人数, 售价, 出生率
-_CURRENCY = re.compile(r"(人民币|\bRMB\b|\byuan\b)|(美元|\bUSD\b|\bUS\$|\bdollars?\b)", re.I)
 _WHY = re.compile(r"原因|为什么|为何|如何解释|怎么解释|\bwhy\b", re.I)
 _YES_NO = re.compile(r"能不能|可不可以|能否|可否|是否|有没有|会不会|要不要|吗[？?]?$")  # "…开不一样的价吗": not a figure
 _WHEN = re.compile(r"时间[？?]?$|日期[？?]?$")
@@ -167,8 +141,8 @@ class Reader:
         return [(part[:a] + item + part[b:], item) for item in items]
 
     def _split_english(self, part: str) -> list[tuple[str, str]]:
-        """An English part naming coordinated proper names ("Chengdu Science City and the Sichuan Tianfu New
-        Area … each", "between Chengdu and Meishan") becomes one part per name, each with its own Chinese."""
+        """An English part naming coordinated proper names ("the Suzhou Industrial Park and the Wuxi New District
+        … each", "between Suzhou and Wuxi") becomes one part per name, each with its own Chinese."""
         m = _EN_COORDINATION.search(part)
         if m is None:
             return [(self._expand(part), "")]
@@ -254,7 +228,7 @@ class Reader:
         dictionary tags as adverb, preposition, conjunction, particle, pronoun or interjection (又, 为了, 这种),
         except a superlative (最早), which the evidence must say, and a word that ends its clause, which is a verb
         there whatever the dictionary says (通过 in "何时通过的": adopted, not "by means of")."""
-        return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(_ASKS_NUMBER, t)
+        return [t for t in tokens(part) if not re.fullmatch(r"[\d.]+|[a-z]", t) and not re.fullmatch(ASKS_NUMBER, t)
                 and (t not in function_words() or _SUPERLATIVE.fullmatch(t) or ends_clause(t, part))]
 
     # -- one ask ---------------------------------------------------------------------------------------
@@ -283,12 +257,12 @@ class Reader:
         # the kind is read from the clause that asks ("…施行时，哪一部法规被废止": a name, not a date), and from the
         # whole question only to make a bare "how much" specific ("市场规模，有多大": a sum of money)
         asking = next((c for c in reversed(re.split(r"[，,]", text)) if _ASKS.search(c)), text)
-        ask.kind = _kind_of(asking)
+        ask.kind = kind_of(asking)
         if ask.kind == "number":
-            ask.kind = _kind_of(text)
-        if ask.kind == "count" and (m := _COUNTER.search(text)):
+            ask.kind = kind_of(text)
+        if ask.kind == "count" and (m := COUNTER.search(text)):
             ask.counter = m.group(1)
-        elif ask.kind == "money" and (m := _CURRENCY.search(text)):
+        elif ask.kind == "money" and (m := CURRENCY.search(text)):
             ask.counter = "美元" if m.group(2) else "元"  # "按人民币计": the sum in yuan, not the dollar figure beside it
         if ask.kind is None and _WHEN.search(text):
             ask.kind = "date"
@@ -304,7 +278,7 @@ class Reader:
             m = m or re.search(r"定义(?:了)?([^，。？?的《》]{2,12})", text)
             ask.defines = m.group(1) if m else ""
         ask.section = self._heading_named(text)
-        if ask.kind and not re.search(_ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank", "place"):
+        if ask.kind and not re.search(ASKS_NUMBER, text, flags=re.I) and ask.kind not in ("date", "rank", "place"):
             if _LIST.search(text) or _WHY.search(text) or (ask.kind != "year" and _NAME.search(text)):
                 ask.kind = None  # "哪些地区的规模…", "超大规模模型叫什么", "成本高的原因": names or reasons, not a figure
         said_as_titled = titled(text)
@@ -395,10 +369,6 @@ def _clauses(part: str) -> list[str]:
             pending += clause + sep
     groups = [g.strip(" ，,、") for g in groups]
     return groups if len(groups) >= 2 else [part]
-
-
-def _kind_of(text: str) -> str | None:
-    return next((kind for kind, pattern in KINDS if re.search(pattern, text, flags=re.I)), None)
 
 
 def _only(text: str, keep: str, places: list[str]) -> str:

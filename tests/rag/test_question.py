@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import holds_kind
 from rag.followup import is_follow_up, resolve
+from rag.kinds import holds_kind
 from rag.lexicon import Lexicon
 from rag.question import Reader
 
