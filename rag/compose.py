@@ -59,7 +59,7 @@ class Composer:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
             best = _about_focus(ask, ranked)
-            if not ask.kind and not ask.defines and (body := self.units.under(ask.quoted, ask.doc_ids)):
+            if not ask.kind and (body := self.units.under(ask.quoted, ask.doc_ids)):
                 self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
             elif ask.section and not ask.kind and reading.intent != "define" and (
                 under := self._under(ask.section, docs=ask.doc_ids, chapters=_about_a_chapter(reading, ranked), ranked=ranked)

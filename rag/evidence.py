@@ -232,7 +232,7 @@ class EvidenceScorer:
             missing += [m.group(0) for m in ARTICLE.finditer(ask.text)] or [f"第{n}条" for n in ask.articles]
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         # a heading the question quotes ("报告如何描述“高集中”？") is answered by its body, whatever the scores say
-        named = not ask.kind and not ask.defines and bool(self.units.under(ask.quoted, ask.doc_ids))
+        named = not ask.kind and bool(self.units.under(ask.quoted, ask.doc_ids))
         return Verdict(p, (p >= self.confidence_model.threshold or named) and not missing, missing)
 
 

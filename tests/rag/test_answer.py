@@ -288,9 +288,9 @@ def test_a_section_with_sub_points_is_answered_with_each_of_them_labelled(qa: QA
         assert label in a.answer, (label, a.answer)
 
 
-def test_a_quoted_term_to_define_is_not_a_heading_of_another_document(qa: QA) -> None:
+def test_a_quoted_heading_of_another_document_than_the_named_one_does_not_answer(qa: QA) -> None:
     # the report has a sub-heading "数据" (in its bottlenecks section): the law's definition answers, not its body
-    a = qa.ask("数据安全法把“数据”定义为什么？")
+    a = qa.ask("《数据安全法》所称“数据”指的是什么？")
     assert a.citations and a.citations[0].document_id == "2021-data-security-law", a.answer
     assert "任何以电子或者其他方式对信息的记录" in a.answer
 
