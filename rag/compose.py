@@ -15,7 +15,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from rag.evidence import Evidence, Verdict, says_item
+from rag.choose import (
+    about_a_chapter,
+    about_focus,
+    heaviest_section,
+    runner_up_opening_a_list,
+    section_key,
+    within,
+)
+from rag.evidence import Evidence, Verdict
 from rag.question import Ask, Reading
 from rag.retrieve import UnitIndex
 from rag.tables import as_table, rows_dated_alike, table_total
@@ -58,11 +66,11 @@ class Composer:
             if not verdict.ok:
                 draft.unanswered.append(ask.focus or ask.text)
                 continue
-            best = _about_focus(ask, ranked)
+            best = about_focus(ask, ranked)
             if not ask.kind and (body := self.units.under(ask.quoted, ask.doc_ids)):
                 self._add(draft, body[:OPEN_MAX])  # the question quotes a heading: its body answers
             elif ask.section and not ask.kind and reading.intent != "define" and (
-                under := self._under(ask.section, docs=ask.doc_ids, chapters=_about_a_chapter(reading, ranked), ranked=ranked)
+                under := self._under(ask.section, docs=ask.doc_ids, chapters=about_a_chapter(reading, ranked), ranked=ranked)
             ):
                 self._add_sections(draft, under)  # the question names a heading: answer with its section's body
             elif ask.kind == "count" and (total := table_total(self.units, best)):
@@ -70,7 +78,7 @@ class Composer:
             elif reading.intent in ("open", "list") and len(found) == 1 and (rows := rows_dated_alike(self.units, best, ask)):
                 draft.sentences.append((as_table(table_header(rows[0][1]), *(u.text for u, _ in rows)), rows))
             elif reading.intent in ("open", "list") and len(found) == 1:
-                best = _runner_up_opening_a_list(_heaviest_section(best, ranked) if reading.intent == "open" else best, ranked)
+                best = runner_up_opening_a_list(heaviest_section(best, ranked) if reading.intent == "open" else best, ranked)
                 under = self._under(best.unit.text) if best.unit.kind == "heading" else self._under(self._shared_part(ranked), listed_only=True)
                 if under:
                     self._add_sections(draft, under)
@@ -142,8 +150,8 @@ class Composer:
         structural = self._expand(self._list_opening(best.unit))
         if len(structural) >= OPEN_MIN or intent == "list" and len(structural) > 1:
             return structural[:LIST_MAX]
-        key = _section_key(self.units.chunk_of[best.unit.chunk_id])
-        scored = [e for e in ranked if _within(e.chunk, key) and e.unit.kind not in ("heading", "header")]
+        key = section_key(self.units.chunk_of[best.unit.chunk_id])
+        scored = [e for e in ranked if within(e.chunk, key) and e.unit.kind not in ("heading", "header")]
         chosen = {u.id: u for u in structural}
         # a summary spans the section's sub-points: first the best unit of each sub-point, then the rest; when the
         # question names sub-points ("创新平台和发展格局"), those alone, each with all it says
@@ -251,13 +259,13 @@ class Composer:
     def _following(self, u: Unit, limit: int = 12) -> list[Unit]:
         """Units after `u` in document order, within its section (or article)."""
         chunk = self.units.chunk_of[u.chunk_id]
-        key = _section_key(chunk)
+        key = section_key(chunk)
         out: list[Unit] = []
         i = self.units.by_id[u.id] + 1
         while i < len(self.units.units) and len(out) < limit:
             x = self.units.units[i]
             c = self.units.chunk_of[x.chunk_id]
-            if not _within(c, key):
+            if not within(c, key):
                 break
             out.append(x)
             i += 1
@@ -301,7 +309,7 @@ class Composer:
         score = {e.unit.id: e.score for e in ranked}
         best: dict[str, Unit] = {}
         for c in self.units.chunk_of.values():
-            if not _within(c, key):
+            if not within(c, key):
                 continue
             for u in (self.units.units[i] for i in self.units.positions.get(c.id, [])):
                 label = self._label(u) if u.kind not in ("heading", "header") else ""
@@ -357,59 +365,11 @@ class Composer:
         draft.sentences.append((sentence, [(ea.unit, ea.chunk), (eb.unit, eb.chunk)]))
 
 
-def _about_a_chapter(reading: Reading, ranked: list[Evidence]) -> bool:
-    """Whether a question naming a law's chapter is answered by its articles: an open one always; one that asks
-    which things (哪些安排) unless its answer is a list one article gives ("…有下列情形之一的：")."""
-    return reading.intent == "open" or (
-        reading.intent == "list" and _runner_up_opening_a_list(ranked[0], ranked).unit.kind not in ("intro", "item")
-    )
-
-
-def _runner_up_opening_a_list(best: Evidence, ranked: list[Evidence], margin: float = 1.0) -> Evidence:
-    """For a question that asks for several things, a close runner-up that opens a list ("…有下列情形之一的：")
-    answers better than a lone sentence of a neighbouring article: the list is what is asked for."""
-    if best.unit.kind in ("intro", "item", "heading"):
-        return best
-    return next((e for e in ranked[1:6] if e.unit.kind == "intro" and e.score >= best.score - margin), best)
-
-
-def _heaviest_section(best: Evidence, ranked: list[Evidence], top: int = 20, margin: float = 1.0) -> Evidence:
-    """For a summary, of the sections whose best unit is close to the best, the one with the most evidence (the
-    expected number of its units that answer, a unit's score being a logit), not merely the section that holds
-    the single best sentence (a definition beside a city's section)."""
-    mass: dict[tuple[str, str], float] = {}
-    for e in ranked[:top]:
-        key = _section_key(e.chunk)
-        if key in mass or e.score >= best.score - margin:
-            mass[key] = mass.get(key, 0.0) + 1 / (1 + math.exp(-e.score))
-    heaviest = max(mass, key=lambda k: mass[k])
-    return next(e for e in ranked if _section_key(e.chunk) == heaviest)
-
-
-def _about_focus(ask: Ask, ranked: list[Evidence], margin: float = 2.0) -> Evidence:
-    """For one item of "A和B分别…", the best unit that names that item, unless it is far behind the best."""
-    if ask.focus:
-        named = [e for e in ranked[:5] if says_item(ask.focus, e.unit.text)]
-        if named and named[0].score >= ranked[0].score - margin:
-            return named[0]
-    return ranked[0]
-
-
 def citation(u: Unit, chunk: Chunk, n: int, title: str) -> Citation:
     return Citation(
         n=n, chunk_id=chunk.id, document_id=chunk.doc_id, title=title, quote=u.text, text=chunk.text,
         page=chunk.page or None, section=chunk.place(), start=u.start, end=u.end, header=header_of(u, chunk),
     )
-
-
-def _section_key(chunk: Chunk) -> tuple[str, str]:
-    return chunk.doc_id, chunk.article or chunk.section or chunk.chapter
-
-
-def _within(chunk: Chunk, key: tuple[str, str]) -> bool:
-    """Whether a chunk sits in a section or in a sub-section of it ("深圳 > 发展红利" in "深圳")."""
-    own = _section_key(chunk)
-    return own[0] == key[0] and (own[1] == key[1] or own[1].startswith(key[1] + " > "))
 
 
 def _similar(a: str, b: str) -> bool:
