@@ -117,8 +117,8 @@ class Reader:
                 said = [n for d in first.doc_ids for n in self.lexicon.titles.get(d, []) if n in parts[0]]
                 pins = "".join(f"{y}年" for y in first.years) + "".join(first.places) + max(said, key=len, default="")
                 part = f"{pins} {part}" if english and pins else pins + part
-            split = self._split_english(written[part]) if part in written else self._split(part)
-            asks = [self._ask(t, focus) for t, focus in split]
+            names = self._english_names(written[part]) if part in written else None
+            asks = [self._ask(t, focus) for t, focus in names or self._split(part)]
             for ask in asks if i and reading.asks else []:
                 # "《某条例》何时生效？它取代了哪部规章？": a later part is about the document the first one names
                 ask.doc_ids = ask.doc_ids or list(reading.asks[0].doc_ids)
@@ -140,16 +140,14 @@ class Reader:
         a, b, items = span
         return [(part[:a] + item + part[b:], item) for item in items]
 
-    def _split_english(self, part: str) -> list[tuple[str, str]]:
-        """An English part naming coordinated proper names ("the Suzhou Industrial Park and the Wuxi New District
-        … each", "between Suzhou and Wuxi") becomes one part per name, each with its own Chinese."""
+    def _english_names(self, part: str) -> list[tuple[str, str]] | None:
+        """An English part (as written) naming coordinated proper names ("the Suzhou Industrial Park and the Wuxi
+        New District … each", "between Suzhou and Wuxi") as one part per name, each with its own Chinese; None
+        when it names none, or names the lexicon does not know and asks nothing of each."""
         m = _EN_COORDINATION.search(part)
-        if m is None:
-            return [(self._expand(part), "")]
-        items = [m.group(1), m.group(2)]
-        known = all(self._expand(x) != x for x in items)  # names the lexicon spells in Chinese
-        if not (known or _DISTRIBUTIVE.search(part)):
-            return [(self._expand(part), "")]
+        items = [m.group(1), m.group(2)] if m else []
+        if not m or not (all(self._expand(x) != x for x in items) or _DISTRIBUTIVE.search(part)):
+            return None
         return [(self._expand(part[: m.start()] + item + part[m.end() :]), "") for item in items]
 
     def _coordination(self, part: str) -> tuple[int, int, list[str]] | None:
