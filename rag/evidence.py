@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.kinds import holds_kind
+from rag.lexicon import dictionary_tag, function_words
 from rag.question import ARTICLE, Ask
 from rag.retrieve import UnitIndex
-from rag.text import int_to_cn, month_day, tokens
+from rag.text import cut, int_to_cn, month_day, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -34,6 +35,11 @@ POOL = 40  # units taken from each ranking (dense, BM25) besides those of the to
 _SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前|首个|首家|首部|首次")
 _WORLD = re.compile(r"全球|世界")
 _CHINA = re.compile(r"我国|中国|国内|全国")
+_YEAR = re.compile(r"(?:19|20)\d{2}年?")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_ASKING = re.compile(r"几|什么|多少|哪|谁")
+_BETWEEN = {"这届", "本届", "该届", "那届", "上届", "届", "的"}  # between an edition's name and its event
+_MODEL = re.compile(r"([a-z][a-z-]*)\s?(\d+(?:\.\d+)?)(?![\d.])")  # "se 3", "iphone 14", "gpt-4"
 
 
 @dataclass
@@ -228,12 +234,64 @@ class EvidenceScorer:
         if best.x[FEATURES.index("scope")] < 0:
             missing.append("全球" if ask.scope == "world" else "我国")  # a world figure for China, or the reverse
         missing += [p for p in ask.places if place_stem(p) not in scope]  # "韩国在卡塔尔…": each place pins it
+        missing += other_edition(ask.text, best.unit.text)
         if ask.articles and ask.doc_ids and not _article(ask, best.chunk):
             missing += [m.group(0) for m in ARTICLE.finditer(ask.text)] or [f"第{n}条" for n in ask.articles]
         p = float(1 / (1 + np.exp(-self.confidence_model.logit(self.confidence_features(ask, ranked)))))
         # a heading the question quotes ("报告如何描述“高集中”？") is answered by its body, whatever the scores say
         named = not ask.kind and bool(self.units.under(ask.quoted, ask.doc_ids))
         return Verdict(p, (p >= self.confidence_model.threshold or named) and not missing, missing)
+
+
+def other_edition(question: str, sentence: str) -> list[str]:
+    """How the question names an event that the sentence names otherwise: "北京冬奥会" asked, "平昌冬奥会" said;
+    "卡塔尔世界杯" asked, "2002年这届世界杯" said; "SE 3" asked, "SE2" said. A sentence that ties the asked event
+    to another place, year or model number is about that one, whatever its passage says around it."""
+    asked, said = _dated(cut(question)), _dated(cut(sentence))
+    low = sentence.lower()
+    out = []
+    for name, head in zip(asked, asked[1:]):
+        if place_stem(name.rstrip("年")) in low or not _names(name) or not _is_head(head):
+            continue
+        for j in (j for j, w in enumerate(said) if w == head):
+            k = j - 1
+            while k >= 0 and said[k] in _BETWEEN:
+                k -= 1
+            if k >= 0 and (_YEAR.fullmatch(said[k]) or (_HAN.search(said[k]) and dictionary_tag(said[k]) in ("ns", "nr"))):
+                out.append(name + head)
+                break
+    models = set(_MODEL.findall(low))
+    out += [f"{n} {v}" for n, v in _MODEL.findall(question.lower()) if (n, v) not in models and any(m == n for m, _ in models)]
+    return out
+
+
+def _dated(words: list[str]) -> list[str]:
+    """jieba's words with a year written whole ("2018", "年" → "2018年")."""
+    out: list[str] = []
+    for w in words:
+        if w == "年" and out and re.fullmatch(r"(?:19|20)\d{2}", out[-1]):
+            out[-1] += w
+        else:
+            out.append(w)
+    return out
+
+
+def _content(word: str) -> bool:
+    return len(word) >= 2 and bool(_HAN.search(word)) and word not in function_words()
+
+
+def _names(word: str) -> bool:
+    """A year, or a word naming something (a place, a person, an organisation, an abbreviation, a word jieba's
+    dictionary does not know): what tells one edition of an event from another."""
+    if _YEAR.fullmatch(word):
+        return True
+    return _content(word) and dictionary_tag(word) in ("ns", "nr", "nz", "nt", "j", "") and not _ASKING.search(word)
+
+
+def _is_head(word: str) -> bool:
+    """A noun that an edition's name can qualify (冬奥会, 世界杯, 羽毛球), not a verb it does something with."""
+    tag = dictionary_tag(word)
+    return _content(word) and not _YEAR.fullmatch(word) and (tag.startswith("n") or tag in ("j", ""))
 
 
 def defines(text: str, term: str) -> bool:

@@ -150,9 +150,14 @@ def tokens(text: str) -> list[str]:
     return _kept(_jieba().cut_for_search(unicodedata.normalize("NFKC", text).lower()))
 
 
+def cut(text: str) -> list[str]:
+    """jieba's words in order (precise mode: each character in one word), lower-cased; only blanks dropped."""
+    return [w for w in (x.strip() for x in _jieba().cut(unicodedata.normalize("NFKC", text).lower())) if w]
+
+
 def words(text: str) -> list[str]:
-    """jieba's words (precise mode: each character in one word), lower-cased, stop words and punctuation removed."""
-    return _kept(_jieba().cut(unicodedata.normalize("NFKC", text).lower()))
+    """jieba's words (precise mode), stop words and punctuation removed."""
+    return _kept(cut(text))
 
 
 def _kept(cut: Iterable[str]) -> list[str]:
