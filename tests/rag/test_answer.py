@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.errors import InvalidInput
-from rag.evidence import FEATURES
+from rag.evidence import FEATURES, other_edition
 from rag.pipeline import QA
 from rag.retrieve import Filters
 from rag.verify import quote_is_verbatim
@@ -114,6 +114,22 @@ def test_a_named_law_is_answered_from_itself_or_from_a_document_citing_it(qa: QA
     assert a.abstained, a.answer
     cited = qa.ask("报告提到上海在人工智能制度创新上要为《上海数据条例》制定哪个专章？")
     assert "浦东专章" in cited.answer and cited.citations[0].document_id == "ai-industry-report-2022"
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "missing"),
+    [
+        ("杭州亚运会的金牌榜第一是谁？", "中国队在雅加达亚运会金牌榜排名第一。", ["杭州亚运会"]),  # another host city
+        ("巴黎奥运会中国队拿了多少金牌？", "中国队在2021年这届奥运会上获得38枚金牌。", ["巴黎奥运会"]),  # another year
+        ("Mate 60的起售价是多少？", "Mate 50的起售价为4999元。", ["mate 60"]),  # another model number
+        ("杭州亚运会的金牌榜第一是谁？", "中国队在杭州亚运会金牌榜排名第一。", []),
+        ("2021年深圳市人工智能产业规模是多少？", "2021年深圳人工智能产业规模达到约2000亿元。", []),  # 深圳 is 深圳市
+        ("深圳市人工智能产业规模是多少？", "全市人工智能产业规模达到约2000亿元。", []),  # 全市 names no other place
+        ("Mate 60的起售价是多少？", "Mate 60与Mate 50的起售价分别为5499元和4999元。", []),
+    ],
+)
+def test_a_sentence_about_another_edition_of_the_asked_event_is_missing_the_asked_one(question: str, sentence: str, missing: list[str]) -> None:
+    assert other_edition(question, sentence) == missing
 
 
 def test_a_question_about_china_is_not_answered_with_a_world_figure(qa: QA) -> None:
