@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +40,7 @@ _YEAR = re.compile(r"(?:19|20)\d{2}年?")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _ASKING = re.compile(r"几|什么|多少|哪|谁")
 _BETWEEN = {"这届", "本届", "该届", "那届", "上届", "届", "的"}  # between an edition's name and its event
-_MODEL = re.compile(r"([a-z][a-z-]*)\s?(\d+(?:\.\d+)?)(?![\d.])")  # "se 3", "iphone 14", "gpt-4"
+_MODEL = re.compile(r"([A-Za-z][A-Za-z-]*)\s?(\d+(?:\.\d+)?)(?![\d.])")  # "SE 3", "iPhone 14", "GPT-4"; named if capitalised
 
 
 @dataclass
@@ -248,7 +249,7 @@ def other_edition(question: str, sentence: str) -> list[str]:
     "卡塔尔世界杯" asked, "2002年这届世界杯" said; "SE 3" asked, "SE2" said. A sentence that ties the asked event
     to another place, year or model number is about that one, whatever its passage says around it."""
     asked, said = _dated(cut(question)), _dated(cut(sentence))
-    low = sentence.lower()
+    low = unicodedata.normalize("NFKC", sentence).lower()
     out = []
     for name, head in zip(asked, asked[1:]):
         if place_stem(name.rstrip("年")) in low or not _names(name) or not _is_head(head):
@@ -261,7 +262,8 @@ def other_edition(question: str, sentence: str) -> list[str]:
                 out.append(name + head)
                 break
     models = set(_MODEL.findall(low))
-    out += [f"{n} {v}" for n, v in _MODEL.findall(question.lower()) if (n, v) not in models and any(m == n for m, _ in models)]
+    asked_models = [(n.lower(), v) for n, v in _MODEL.findall(unicodedata.normalize("NFKC", question)) if re.search("[A-Z]", n)]
+    out += [f"{n} {v}" for n, v in asked_models if (n, v) not in models and any(m == n for m, _ in models)]
     return out
 
 

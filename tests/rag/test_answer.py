@@ -126,6 +126,7 @@ def test_a_named_law_is_answered_from_itself_or_from_a_document_citing_it(qa: QA
         ("2021年深圳市人工智能产业规模是多少？", "2021年深圳人工智能产业规模达到约2000亿元。", []),  # 深圳 is 深圳市
         ("深圳市人工智能产业规模是多少？", "全市人工智能产业规模达到约2000亿元。", []),  # 全市 names no other place
         ("Mate 60的起售价是多少？", "Mate 60与Mate 50的起售价分别为5499元和4999元。", []),
+        ("How large was the market in 2021?", "The market grew in 2020.", []),  # a lower-case word before a year names no model
     ],
 )
 def test_a_sentence_about_another_edition_of_the_asked_event_is_missing_the_asked_one(question: str, sentence: str, missing: list[str]) -> None:
