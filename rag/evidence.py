@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +252,7 @@ def other_edition(question: str, sentence: str) -> list[str]:
     asked, said = _dated(cut(question)), _dated(cut(sentence))
     low = unicodedata.normalize("NFKC", sentence).lower()
     out = []
-    for name, head in zip(asked, asked[1:]):
+    for name, head in pairwise(asked):
         if place_stem(name.rstrip("年")) in low or not _names(name) or not _is_head(head):
             continue
         for j in (j for j, w in enumerate(said) if w == head):
