@@ -32,6 +32,7 @@ GATES = {
     "blind9.jsonl": ["answer_accuracy=0.80", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind10.jsonl": ["answer_accuracy=0.86", "abstention_accuracy=0.8", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
     "blind11.jsonl": ["answer_accuracy=0.83", "abstention_accuracy=0.74", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
+    "blind12.jsonl": ["answer_accuracy=0.73", "abstention_accuracy=0.74", "unsupported_number_answers=0", "non_verbatim_quotes=0"],
 }
 RGB_GATES = ["answer_accuracy=0.90", "abstention_accuracy=0.78", "unsupported_number_answers=0", "non_verbatim_quotes=0"]
 
@@ -57,14 +58,14 @@ def test_dev_set_meets_the_quality_bar(qa: QA, tmp_path: Path, capsys: pytest.Ca
     assert "NEWLY FAILING" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl", "blind6.jsonl", "blind7.jsonl", "blind8.jsonl", "blind9.jsonl", "blind10.jsonl", "blind11.jsonl"])
+@pytest.mark.parametrize("dataset", ["heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl", "blind6.jsonl", "blind7.jsonl", "blind8.jsonl", "blind9.jsonl", "blind10.jsonl", "blind11.jsonl", "blind12.jsonl"])
 def test_regression_sets_hold_their_level(qa: QA, dataset: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args(DATA / dataset, fail_under=GATES[dataset]), qa.settings, qa) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "dataset",
-    ["dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl", "blind6.jsonl", "blind7.jsonl", "blind8.jsonl", "blind9.jsonl", "blind10.jsonl", "blind11.jsonl"],
+    ["dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl", "blind6.jsonl", "blind7.jsonl", "blind8.jsonl", "blind9.jsonl", "blind10.jsonl", "blind11.jsonl", "blind12.jsonl"],
 )
 def test_the_product_beats_the_rule_free_baseline(qa: QA, dataset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "eval.json"
