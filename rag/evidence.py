@@ -20,9 +20,9 @@ import numpy as np
 
 from rag.kinds import holds_kind
 from rag.lexicon import dictionary_tag, function_words
-from rag.question import ARTICLE, Ask
+from rag.question import ARTICLE, ASKS, Ask
 from rag.retrieve import UnitIndex
-from rag.text import cut, int_to_cn, month_day, tokens
+from rag.text import YEAR, cut, int_to_cn, month_day, tokens
 from rag.types import Chunk, Passage, Unit
 from rag.units import plain
 
@@ -37,9 +37,7 @@ POOL = 40  # units taken from each ranking (dense, BM25) besides those of the to
 _SUPERLATIVE = re.compile(r"最|首位|第一|之首|居首|领先|排名前|首个|首家|首部|首次")
 _WORLD = re.compile(r"全球|世界")
 _CHINA = re.compile(r"我国|中国|国内|全国")
-_YEAR = re.compile(r"(?:19|20)\d{2}年?")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-_ASKING = re.compile(r"几|什么|多少|哪|谁")
 _BETWEEN = {"这届", "本届", "该届", "那届", "上届", "届", "的"}  # between an edition's name and its event
 _MODEL = re.compile(r"([A-Za-z][A-Za-z-]*)\s?(\d+(?:\.\d+)?)(?![\d.])")  # "SE 3", "iPhone 14", "GPT-4"; named if capitalised
 
@@ -259,7 +257,7 @@ def other_edition(question: str, sentence: str) -> list[str]:
             k = j - 1
             while k >= 0 and said[k] in _BETWEEN:
                 k -= 1
-            if k >= 0 and (_YEAR.fullmatch(said[k]) or (_HAN.search(said[k]) and dictionary_tag(said[k]) in ("ns", "nr"))):
+            if k >= 0 and (YEAR.fullmatch(said[k]) or (_HAN.search(said[k]) and dictionary_tag(said[k]) in ("ns", "nr"))):
                 out.append(name + head)
                 break
     models = set(_MODEL.findall(low))
@@ -272,7 +270,7 @@ def _dated(words: list[str]) -> list[str]:
     """jieba's words with a year written whole ("2018", "年" → "2018年")."""
     out: list[str] = []
     for w in words:
-        if w == "年" and out and re.fullmatch(r"(?:19|20)\d{2}", out[-1]):
+        if w == "年" and out and YEAR.fullmatch(out[-1] + w):
             out[-1] += w
         else:
             out.append(w)
@@ -286,15 +284,15 @@ def _content(word: str) -> bool:
 def _names(word: str) -> bool:
     """A year, or a word naming something (a place, a person, an organisation, an abbreviation, a word jieba's
     dictionary does not know): what tells one edition of an event from another."""
-    if _YEAR.fullmatch(word):
+    if YEAR.fullmatch(word):
         return True
-    return _content(word) and dictionary_tag(word) in ("ns", "nr", "nz", "nt", "j", "") and not _ASKING.search(word)
+    return _content(word) and dictionary_tag(word) in ("ns", "nr", "nz", "nt", "j", "") and not ASKS.search(word)
 
 
 def _is_head(word: str) -> bool:
     """A noun that an edition's name can qualify (冬奥会, 世界杯, 羽毛球), not a verb it does something with."""
     tag = dictionary_tag(word)
-    return _content(word) and not _YEAR.fullmatch(word) and (tag.startswith("n") or tag in ("j", ""))
+    return _content(word) and not YEAR.fullmatch(word) and (tag.startswith("n") or tag in ("j", ""))
 
 
 def defines(text: str, term: str) -> bool:

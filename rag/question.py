@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from rag.kinds import ASKS_NUMBER, COUNTER, CURRENCY, kind_of
 from rag.lexicon import Lexicon, dictionary_tag, function_words, synonyms
-from rag.text import cn_to_int, ends_clause, month_day, titled, tokens, word_bounds, words
+from rag.text import YEAR, cn_to_int, ends_clause, month_day, titled, tokens, word_bounds, words
 from rag.units import plain
 
 _OPEN = re.compile(r"概括|总结|概述|综述|介绍|描述|说说|谈谈|讲讲|有哪些|哪些方面|什么举措|什么措施|什么建议|"
@@ -40,7 +40,7 @@ ARTICLE = re.compile(r"第([零〇一二三四五六七八九十百千\d]+)条")
 _CONJ = r"(?:和|与|及|以及|、|跟|同|或|还是|\band\b|\bor\b)"
 _APPOSITIVE = re.compile(r"这?([两二三四五六七八九十\d])[个类部项种家座条所位名大][\u4e00-\u9fff]{0,4}$")
 # a word that asks, strictly: not 几 of 几千 (a count), not 什么 of 没什么 (a denial)
-_ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
+ASKS = re.compile(r"多少|哪|何时|怎样|怎么|如何|是否|谁|为何|为什么|多久|多长|多大|多高|(?<!没)什么|几(?![千百万十])")
 _INTERROGATIVE = re.compile(r"多少|什么|哪|几|何时|怎样|怎么|如何|是否|吗|谁|为何|为什么|多久|多长|多大|多高|[A-Za-z]")
 _EN_COORDINATION = re.compile(r"((?:[A-Z][\w'’-]*\s+)*[A-Z][\w'’-]*)\s+and\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s+)*[A-Z][\w'’-]*)")
 _DISTRIBUTIVE = re.compile(r"分别|各自|各(?=是|为|有|多少|几|在|自)|哪个|哪一个|谁|\brespectively\b|\beach\b", re.I)
@@ -205,7 +205,7 @@ class Reader:
         return (
             t in self.lexicon.places
             or any(t == n or t in n and len(t) >= 4 for names in self.names.values() for n in names)
-            or bool(re.fullmatch(r"(?:19|20)\d{2}年?", t))
+            or bool(YEAR.fullmatch(t))
         )
 
     def _names_in(self, text: str) -> list[str]:
@@ -254,7 +254,7 @@ class Reader:
             ask.scope = "china"
         # the kind is read from the clause that asks ("…施行时，哪一部法规被废止": a name, not a date), and from the
         # whole question only to make a bare "how much" specific ("市场规模，有多大": a sum of money)
-        asking = next((c for c in reversed(re.split(r"[，,]", text)) if _ASKS.search(c)), text)
+        asking = next((c for c in reversed(re.split(r"[，,]", text)) if ASKS.search(c)), text)
         ask.kind = kind_of(asking)
         if ask.kind == "number":
             ask.kind = kind_of(text)
@@ -358,7 +358,7 @@ def _clauses(part: str) -> list[str]:
     groups: list[str] = []
     pending = ""
     for clause, sep in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
-        if _ASKS.search(clause):
+        if ASKS.search(clause):
             groups.append(pending + clause + sep)
             pending = ""
         elif groups and not pending:

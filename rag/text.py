@@ -59,6 +59,8 @@ UNIT = (
 NUMBER = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({UNIT})?")
 
 
+YEAR = re.compile(r"(?:19|20)\d{2}年?")  # a year, as a word ("2021年") or a number ("2021")
+
 CN_NUMERALS = "零〇一二两三四五六七八九十百千"
 CN_NUMBER = re.compile(
     rf"(?<![{CN_NUMERALS}万亿])(第)?([{CN_NUMERALS}]+)([万亿]?)(?![{CN_NUMERALS}])"
